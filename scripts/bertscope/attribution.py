@@ -1,0 +1,207 @@
+"""The three attributions of the tutorial, each computed for the start and the end target in one captum call.
+
+The forward functions return ``(batch, 2)``: the max start logit and the max end logit. Inputs are repeated once
+per target and captum's ``target`` picks column 0 (start) for the first row and 1 (end) for the second, so one
+pass over the integration path serves both targets. Every result stacks the targets on axis 0 in
+:data:`bertscope.TARGETS` order.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from captum._utils.common import _expand_additional_forward_args, _expand_target, _format_additional_forward_args
+from captum._utils.gradient import compute_layer_gradients_and_eval
+from captum.attr import LayerConductance, LayerIntegratedGradients
+from captum.attr._utils.approximation_methods import approximation_parameters
+from captum.attr._utils.common import _reshape_and_sum
+
+from bertscope import SUBEMBEDDINGS, TARGETS
+from bertscope.model import configure_torch, forward_from_embeddings, forward_from_ids, load_model, resolve_device
+from bertscope.tensor_io import load_tensors
+
+TARGET_COLUMNS = list(range(len(TARGETS)))
+
+AUTO_BATCH_MEMORY_BYTES = 1.5 * 2**30
+
+
+def per_target(tensor: torch.Tensor) -> torch.Tensor:
+    """Repeat a batch-of-one tensor once per target along axis 0."""
+    return tensor.expand(len(TARGETS), *tensor.shape[1:]).contiguous()
+
+
+def auto_internal_batch_size(config, sequence_length: int, memory_bytes: float = AUTO_BATCH_MEMORY_BYTES) -> int:
+    """How many path points (rows) fit one chunk: enough to keep torch busy, bounded by ``memory_bytes``.
+
+    The estimate counts the activations autograd keeps for one row, per token and encoder layer: about 14
+    hidden-size vectors, 2 intermediate-size ones and the attention scores. The result is at least 2 rows per
+    target, the least captum's conductance accepts.
+    """
+    floats_per_token_layer = (
+        14 * config.hidden_size + 2 * config.intermediate_size + 3 * config.num_attention_heads * sequence_length
+    )
+    bytes_per_row = 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
+    return max(2 * len(TARGETS), int(memory_bytes // bytes_per_row))
+
+
+def _batch_size(model, tensors, internal_batch_size) -> int:
+    if internal_batch_size in (None, "auto"):
+        return auto_internal_batch_size(model.config, tensors["input_ids"].shape[1])
+    return int(internal_batch_size)
+
+
+def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"):
+    """Layer Integrated Gradients on the whole embedding module: attributions (2, L, H) and deltas (2,)."""
+    lig = LayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
+    attributions, delta = lig.attribute(
+        inputs=per_target(tensors["input_ids"]),
+        baselines=per_target(tensors["ref_input_ids"]),
+        additional_forward_args=(
+            per_target(tensors["token_type_ids"]),
+            per_target(tensors["position_ids"]),
+            per_target(tensors["attention_mask"]),
+        ),
+        target=TARGET_COLUMNS,
+        n_steps=n_steps,
+        internal_batch_size=_batch_size(model, tensors, internal_batch_size),
+        return_convergence_delta=True,
+    )
+    return attributions.detach(), delta.detach()
+
+
+def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"):
+    """LIG over the word, token-type and position embeddings at once.
+
+    Returns ``{name: (2, L, H)}`` for :data:`SUBEMBEDDINGS` and deltas (2,): the three together are complete,
+    their sum over tokens and dimensions ≈ F(input) − F(reference).
+    """
+    embeddings = model.bert.embeddings
+    layers = [embeddings.word_embeddings, embeddings.token_type_embeddings, embeddings.position_embeddings]
+    with warnings.catch_warnings():
+        # captum warns that layers must not feed each other; the three sub-embeddings are parallel, summed after.
+        warnings.filterwarnings("ignore", message="Multiple layers provided")
+        lig = LayerIntegratedGradients(forward_from_ids(model), layers)
+    attributions, delta = lig.attribute(
+        inputs=tuple(per_target(tensors[name]) for name in ("input_ids", "token_type_ids", "position_ids")),
+        baselines=tuple(per_target(tensors[name]) for name in ("ref_input_ids", "ref_token_type_ids", "ref_position_ids")),
+        additional_forward_args=(per_target(tensors["attention_mask"]),),
+        target=TARGET_COLUMNS,
+        n_steps=n_steps,
+        internal_batch_size=_batch_size(model, tensors, internal_batch_size),
+        return_convergence_delta=True,
+    )
+    return {name: attribution.detach() for name, attribution in zip(SUBEMBEDDINGS, attributions)}, delta.detach()
+
+
+@torch.no_grad()
+def conductance_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input and reference embeddings for conductance, as the tutorial builds them.
+
+    Both use the input's token types and positions; only the ids differ (the reference is ``[PAD]`` with
+    ``[CLS]``/``[SEP]`` kept).
+    """
+    embeddings = model.bert.embeddings
+    kwargs = {"token_type_ids": tensors["token_type_ids"], "position_ids": tensors["position_ids"]}
+    return embeddings(tensors["input_ids"], **kwargs), embeddings(tensors["ref_input_ids"], **kwargs)
+
+
+class MultiLayerConductance(LayerConductance):
+    """captum's :class:`LayerConductance` for several layers from one shared pass over the path.
+
+    captum computes one layer per call, each running the whole model over every path point. Its own
+    ``compute_layer_gradients_and_eval`` accepts a list of layers, so one forward/backward per chunk gives every
+    layer's gradients and activations; each layer's conductance then follows exactly as in
+    ``LayerConductance._attribute``. ``attribute`` (chunking over path points included) is captum's, unchanged,
+    and returns a tuple with one tensor per layer.
+    """
+
+    def __init__(self, forward_func, layers: list[torch.nn.Module]):
+        super().__init__(forward_func, layers)
+
+    def _attribute(
+        self,
+        inputs,
+        baselines,
+        target=None,
+        additional_forward_args=None,
+        n_steps=50,
+        method="gausslegendre",
+        attribute_to_layer_input=False,
+        step_sizes_and_alphas=None,
+        grad_kwargs=None,
+    ):
+        num_examples = inputs[0].shape[0]
+        if step_sizes_and_alphas is None:
+            _, alphas_func = approximation_parameters(method)
+            alphas = alphas_func(n_steps + 1)
+        else:
+            _, alphas = step_sizes_and_alphas
+        scaled_inputs = tuple(
+            torch.cat([baseline + alpha * (input - baseline) for alpha in alphas], dim=0).requires_grad_()
+            for input, baseline in zip(inputs, baselines)
+        )
+        additional_forward_args = _format_additional_forward_args(additional_forward_args)
+        expanded_args = (
+            _expand_additional_forward_args(additional_forward_args, n_steps + 1)
+            if additional_forward_args is not None
+            else None
+        )
+        layer_gradients, layer_evals = compute_layer_gradients_and_eval(
+            forward_fn=self.forward_func,
+            layer=self.layer,
+            inputs=scaled_inputs,
+            additional_forward_args=expanded_args,
+            target_ind=_expand_target(target, n_steps + 1),
+            device_ids=self.device_ids,
+            attribute_to_layer_input=attribute_to_layer_input,
+            grad_kwargs=grad_kwargs,
+        )
+        attributions = []
+        for (gradient,), (evaluation,) in zip(layer_gradients, layer_evals):
+            step_differences = evaluation[num_examples:] - evaluation[:-num_examples]
+            attributions.append(
+                _reshape_and_sum(
+                    step_differences * gradient[:-num_examples], n_steps, num_examples, tuple(evaluation.shape[1:])
+                )
+            )
+        return tuple(attributions)
+
+
+def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: int, internal_batch_size="auto"):
+    """Conductance of encoder layers ``layer_indices`` (0-based) for start and end.
+
+    Returns ``{layer_index: (2, L, H)}`` and ``{layer_index: (2,)}`` convergence deltas: each layer's conductance
+    summed over tokens and dimensions minus F(input) − F(reference).
+    """
+    forward = forward_from_embeddings(model)
+    input_embeddings, reference_embeddings = conductance_embeddings(model, tensors)
+    inputs, baselines = per_target(input_embeddings), per_target(reference_embeddings)
+    mask = per_target(tensors["attention_mask"])
+    conductance = MultiLayerConductance(forward, [model.bert.encoder.layer[i] for i in layer_indices])
+    attributions = conductance.attribute(
+        inputs=inputs,
+        baselines=baselines,
+        additional_forward_args=(mask,),
+        target=TARGET_COLUMNS,
+        n_steps=n_steps,
+        internal_batch_size=_batch_size(model, tensors, internal_batch_size),
+    )
+    with torch.no_grad():
+        rows = torch.arange(len(TARGETS))
+        difference = forward(inputs, mask)[rows, rows] - forward(baselines, mask)[rows, rows]
+    results, deltas = {}, {}
+    for layer_index, attribution in zip(layer_indices, attributions):
+        results[layer_index] = attribution.detach()
+        deltas[layer_index] = attribution.detach().sum(dim=(1, 2)) - difference
+    return results, deltas
+
+
+
+def load_attribution_job(smk):
+    """What every attribution step starts with: torch set up, the model and the example's tensors on the device."""
+    configure_torch(smk.threads)
+    device = resolve_device(smk.params.device)
+    model = load_model(smk.input.model, device)
+    tensors, record = load_tensors(smk.input.inputs, device=str(device))
+    return model, tensors, record

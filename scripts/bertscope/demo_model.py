@@ -1,0 +1,307 @@
+"""Build a small, offline BERT question-answering model for the Captum tutorial example.
+
+The Captum tutorial "Interpreting BERT Models (Part 1)" explains a SQuAD fine-tuned
+bert-base-cased model, which cannot be downloaded here. This module trains a stand-in
+instead: a 12-layer, narrow `BertForQuestionAnswering` on generated extractive-QA data,
+with a cased WordPiece vocabulary that tokenizes the tutorial's text exactly like
+bert-base-cased does ("empower" becomes "em ##power").
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import pre_tokenizers
+from transformers import BertConfig, BertForQuestionAnswering, BertTokenizer
+
+TUTORIAL_QUESTION = "What is important to us?"
+TUTORIAL_CONTEXT = "It is important to us to include, empower and support humans of all kinds."
+TUTORIAL_ANSWER = "to include, empower and support humans of all kinds"
+
+_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# Words that bert-base-cased splits into pieces; they get only their pieces in our vocabulary.
+_SPLIT_WORDS = {"empower": ("em", "##power")}
+
+_ADJECTIVES = (
+    "important", "necessary", "useful", "hard", "easy", "possible", "good",
+    "difficult", "vital", "rewarding", "fun", "rare", "common", "urgent",
+)  # fmt: skip
+_TARGETS = (
+    "us", "them", "you", "me", "him", "her", "people", "children", "everyone",
+    "students", "teachers", "nurses", "families", "the team",
+)  # fmt: skip
+_VERBS = (
+    "include", "empower", "support", "help", "protect", "teach", "build", "feed",
+    "welcome", "serve", "train", "guide", "respect", "reach", "thank", "heal",
+    "house", "visit",
+)  # fmt: skip
+_OBJECTS = (
+    "humans of all kinds", "people of all ages", "families in need",
+    "workers in every town", "children at school", "animals of all sizes",
+    "friends and neighbors", "the local community", "new members",
+    "patients in the city", "readers of all kinds", "farmers near the river",
+    "artists from abroad", "girls and boys", "the elderly",
+)  # fmt: skip
+_FILLER_SENTENCES = (
+    "We meet every week.",
+    "The weather was warm.",
+    "Nobody knows the answer.",
+    "This has been true for years.",
+    "Many agree with that.",
+    "The plan starts in spring.",
+)
+
+_NUM_EXAMPLES = 6000
+_NUM_HELDOUT = 300
+# The tutorial example is repeated so that the model reliably gets it right for any seed.
+_TUTORIAL_REPEATS = 20
+
+_TRAIN_STEPS = 700
+_BATCH_SIZE = 32
+_LEARNING_RATE = 1e-3
+_WARMUP_STEPS = 70
+_FINAL_LOSS_WINDOW = 50
+_GRAD_CLIP = 0.0
+_INIT_RANGE = 0.02
+
+
+@dataclass(frozen=True)
+class _QAExample:
+    question: str
+    context: str
+    answer_start: int  # character offset of the answer in the context
+
+    @property
+    def answer_end(self) -> int:
+        return self.context.index(".", self.answer_start)
+
+
+def _verb_phrase(rng: random.Random) -> str:
+    verbs = rng.sample(_VERBS, rng.randint(1, 3))
+    verb_list = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " and " + verbs[-1]
+    return f"to {verb_list} {rng.choice(_OBJECTS)}"
+
+
+def _generate_example(rng: random.Random) -> _QAExample:
+    """One context of 1-3 "It is ADJ to TARGET VERB_PHRASE." sentences, maybe with filler, and a question about one."""
+    num_facts = rng.randint(1, 3)
+    keys: list[tuple[str, str]] = []
+    while len(keys) < num_facts:
+        key = (rng.choice(_ADJECTIVES), rng.choice(_TARGETS))
+        if key not in keys:
+            keys.append(key)
+    sentences = [f"It is {adjective} to {target} {_verb_phrase(rng)}." for adjective, target in keys]
+    if rng.random() < 0.3:
+        sentences.append(rng.choice(_FILLER_SENTENCES))
+    rng.shuffle(sentences)
+
+    adjective, target = keys[0]
+    prefix = f"It is {adjective} to {target} "
+    context = " ".join(sentences)
+    return _QAExample(
+        question=f"What is {adjective} to {target}?",
+        context=context,
+        answer_start=context.index(prefix) + len(prefix),
+    )
+
+
+def _generate_splits(seed: int) -> tuple[list[_QAExample], list[_QAExample]]:
+    """Unique generated examples, split into (train, held-out); the tutorial example is only in train."""
+    rng = random.Random(seed)
+    tutorial = _QAExample(TUTORIAL_QUESTION, TUTORIAL_CONTEXT, TUTORIAL_CONTEXT.index(TUTORIAL_ANSWER))
+    examples: dict[tuple[str, str], _QAExample] = {}
+    while len(examples) < _NUM_EXAMPLES:
+        example = _generate_example(rng)
+        if (example.question, example.context) != (tutorial.question, tutorial.context):
+            examples.setdefault((example.question, example.context), example)
+    unique = list(examples.values())
+    heldout, train = unique[:_NUM_HELDOUT], unique[_NUM_HELDOUT:]
+    return train + [tutorial] * _TUTORIAL_REPEATS, heldout
+
+
+def _build_vocab(texts: list[str]) -> dict[str, int]:
+    """Cased WordPiece vocabulary: specials, punctuation, corpus words, pieces, single-character fallbacks."""
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = sorted({word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(text)})
+    pieces = [piece for word in words for piece in _SPLIT_WORDS.get(word, (word,))]
+    characters = string.ascii_letters + string.digits
+    tokens = [
+        *_SPECIAL_TOKENS,
+        *string.punctuation,
+        *pieces,
+        *characters,
+        *(f"##{character}" for character in characters),
+    ]
+    return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+
+
+def _encode(tokenizer: BertTokenizer, question: str, context: str) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """`[CLS] question [SEP] context [SEP]` ids, token type ids, and the context tokens' character offsets."""
+    question_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+    context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
+    input_ids = (
+        [tokenizer.cls_token_id, *question_ids, tokenizer.sep_token_id]
+        + [*context_encoding["input_ids"], tokenizer.sep_token_id]
+    )
+    token_type_ids = [0] * (len(question_ids) + 2) + [1] * (len(context_encoding["input_ids"]) + 1)
+    return input_ids, token_type_ids, context_encoding["offset_mapping"]
+
+
+def _to_tensors(tokenizer: BertTokenizer, examples: list[_QAExample]) -> dict[str, torch.Tensor]:
+    """Encode examples into padded model inputs with gold start/end token positions."""
+    rows = []
+    for example in examples:
+        input_ids, token_type_ids, offsets = _encode(tokenizer, example.question, example.context)
+        context_start = token_type_ids.index(1)
+        starts = [start for start, _ in offsets]
+        ends = [end for _, end in offsets]
+        start_position = context_start + starts.index(example.answer_start)
+        end_position = context_start + ends.index(example.answer_end)
+        rows.append((input_ids, token_type_ids, start_position, end_position))
+
+    length = max(len(input_ids) for input_ids, *_ in rows)
+    input_ids = torch.zeros(len(rows), length, dtype=torch.long)
+    token_type_ids = torch.zeros(len(rows), length, dtype=torch.long)
+    attention_mask = torch.zeros(len(rows), length, dtype=torch.long)
+    for row, (ids, types, _, _) in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        token_type_ids[row, : len(types)] = torch.tensor(types)
+        attention_mask[row, : len(ids)] = 1
+    return {
+        "input_ids": input_ids,
+        "token_type_ids": token_type_ids,
+        "attention_mask": attention_mask,
+        "start_positions": torch.tensor([row[2] for row in rows]),
+        "end_positions": torch.tensor([row[3] for row in rows]),
+    }
+
+
+def _make_model(vocab_size: int, pad_token_id: int) -> BertForQuestionAnswering:
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        num_hidden_layers=12,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        pad_token_id=pad_token_id,
+        initializer_range=_INIT_RANGE,
+    )
+    return BertForQuestionAnswering(config)
+
+
+def _train(model: BertForQuestionAnswering, data: dict[str, torch.Tensor], seed: int) -> list[float]:
+    """AdamW with linear warm-up and decay; returns the loss of every step."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=_LEARNING_RATE, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / _WARMUP_STEPS, (_TRAIN_STEPS - step) / (_TRAIN_STEPS - _WARMUP_STEPS)),
+    )
+    batch_order = torch.Generator().manual_seed(seed)
+    num_examples = len(data["input_ids"])
+    permutation = torch.randperm(num_examples, generator=batch_order)
+    cursor = 0
+    losses = []
+    model.train()
+    for _ in range(_TRAIN_STEPS):
+        if cursor + _BATCH_SIZE > num_examples:
+            permutation, cursor = torch.randperm(num_examples, generator=batch_order), 0
+        indices = permutation[cursor : cursor + _BATCH_SIZE]
+        cursor += _BATCH_SIZE
+        batch = {name: tensor[indices] for name, tensor in data.items()}
+        # Trim padding shared by the whole batch: shorter sequences make steps faster.
+        length = int(batch["attention_mask"].sum(dim=1).max())
+        batch = {name: tensor[:, :length] if tensor.dim() == 2 else tensor for name, tensor in batch.items()}
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        if _GRAD_CLIP:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), _GRAD_CLIP)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def _predict_spans(model: BertForQuestionAnswering, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Argmax start and end token positions, ignoring padding."""
+    inputs = {name: data[name] for name in ("input_ids", "token_type_ids", "attention_mask")}
+    outputs = model(**inputs)
+    padding = inputs["attention_mask"] == 0
+    start_logits = outputs.start_logits.masked_fill(padding, float("-inf"))
+    end_logits = outputs.end_logits.masked_fill(padding, float("-inf"))
+    return start_logits.argmax(dim=1), end_logits.argmax(dim=1)
+
+
+def build_demo_model(output_dir, seed: int = 0, threads: int | None = None) -> dict:
+    """Generate QA data, train, and save a Hugging Face model directory.
+
+    `output_dir` receives config.json, model.safetensors, vocab.txt and the tokenizer files,
+    loadable offline with `AutoModelForQuestionAnswering` / `AutoTokenizer`. The build is
+    deterministic for a given `seed` and `threads` (torch's intra-op thread count, left as is
+    when None). Returns JSON-able statistics about the training run and the tutorial prediction.
+    """
+    started = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        train_examples, heldout_examples = _generate_splits(seed)
+        vocab = _build_vocab([text for example in train_examples + heldout_examples for text in (example.question, example.context)])
+        tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, clean_up_tokenization_spaces=True)
+        train_data = _to_tensors(tokenizer, train_examples)
+        heldout_data = _to_tensors(tokenizer, heldout_examples)
+
+        model = _make_model(len(vocab), tokenizer.pad_token_id)
+        train_started = time.perf_counter()
+        losses = _train(model, train_data, seed)
+        train_seconds = time.perf_counter() - train_started
+
+        heldout_starts, heldout_ends = _predict_spans(model, heldout_data)
+        exact = (heldout_starts == heldout_data["start_positions"]) & (heldout_ends == heldout_data["end_positions"])
+        tutorial_ids, tutorial_types, _ = _encode(tokenizer, TUTORIAL_QUESTION, TUTORIAL_CONTEXT)
+        tutorial_start, tutorial_end = _predict_spans(
+            model,
+            {
+                "input_ids": torch.tensor([tutorial_ids]),
+                "token_type_ids": torch.tensor([tutorial_types]),
+                "attention_mask": torch.ones(1, len(tutorial_ids), dtype=torch.long),
+            },
+        )
+
+        output_path = Path(output_dir)
+        output_path.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(output_path)
+        tokenizer.save_pretrained(output_path)
+        # transformers 5 saves only tokenizer.json; vocab.txt keeps the directory usable by
+        # tools that read the classic BERT vocabulary file.
+        (output_path / "vocab.txt").write_text("".join(f"{token}\n" for token in vocab), encoding="utf-8")
+    finally:
+        torch.set_num_threads(previous_threads)
+
+    return {
+        "seed": seed,
+        "threads": threads,
+        "vocab_size": len(vocab),
+        "train_examples": len(train_examples),
+        "heldout_examples": len(heldout_examples),
+        "train_steps": _TRAIN_STEPS,
+        "train_seconds": round(train_seconds, 2),
+        "build_seconds": round(time.perf_counter() - started, 2),
+        "final_loss": float(np.mean(losses[-_FINAL_LOSS_WINDOW:])),
+        "heldout_exact_match": float(exact.float().mean()),
+        "tutorial_start": int(tutorial_start),
+        "tutorial_end": int(tutorial_end),
+    }

@@ -1,0 +1,135 @@
+"""What the plotting steps share: the Agg backend and one style, reading one example, the footer, atomic saving.
+
+Importing this module selects matplotlib's Agg backend and applies :data:`STYLE`, so every figure of the pipeline
+looks alike and none needs a display.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
+
+from bertscope import BertscopeError
+from bertscope.step import atomic_output
+
+DPI = 150
+"""Resolution of every PNG."""
+
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "text.parse_math": False,  # tokens such as '$' are text, never mathtext
+    "svg.hashsalt": "bertscope",  # SVG ids stay the same from run to run
+}
+plt.switch_backend("Agg")
+plt.rcParams.update(STYLE)
+
+_SAVE_OPTIONS = {
+    ".png": {"format": "png", "dpi": DPI},
+    ".svg": {"format": "svg", "metadata": {"Date": None}},
+    ".pdf": {"format": "pdf", "metadata": {"CreationDate": None}},
+}
+
+PAGE_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.3em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { padding: 0.35em 0.8em; text-align: left; vertical-align: top; }
+th { border-bottom: 2px solid #444; }
+caption { font-weight: bold; text-align: left; padding-bottom: 0.5em; }
+footer { margin-top: 2em; font-size: 0.85em; color: #666; }
+"""
+
+
+def read_example(table_path: str | os.PathLike, example: str, **equals) -> pd.DataFrame:
+    """The rows of one example in a Parquet table, optionally only those whose columns equal ``equals``."""
+    filters = [("example", "==", example), *((column, "==", value) for column, value in equals.items())]
+    frame = pd.read_parquet(table_path, filters=filters)
+    if frame.empty:
+        where = "".join(f", {column} == {value!r}" for column, value in equals.items())
+        raise BertscopeError(
+            f"example '{example}': table {table_path} has no rows for it{where}. Fix: use an example the tables "
+            "were built for, or rebuild the tables with this example in the config"
+        )
+    return frame
+
+
+def explained_token(frame: pd.DataFrame) -> tuple[str, int]:
+    """The one token a ``token_distributions`` selection explains: (token, index)."""
+    pairs = frame[["token", "token_index"]].drop_duplicates()
+    if len(pairs) != 1:
+        found = ", ".join(f"'{token}' ({index})" for token, index in pairs.itertuples(index=False))
+        raise BertscopeError(f"expected one explained token, found {found}. Fix: rebuild token_distributions")
+    token, index = pairs.iloc[0]
+    return str(token), int(index)
+
+
+def footer_text(smk) -> str:
+    """The line that closes every figure and page: which model, how many steps, which example."""
+    return f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · example: {smk.wildcards.example}"
+
+
+def new_figure(width: float, height: float) -> tuple[Figure, plt.Axes]:
+    """A figure with one axes, laid out so that labels, titles and legends never overlap."""
+    return plt.subplots(figsize=(width, height), layout="constrained")
+
+
+def add_footer(fig: Figure, text: str) -> None:
+    """Put ``text`` centred just below everything else in ``fig``; saving with a tight box keeps it in."""
+    below = ScaledTranslation(0, -6 / 72, fig.dpi_scale_trans)
+    fig.text(0.5, 0, text, ha="center", va="top", fontsize=8, color="0.4", transform=fig.transFigure + below)
+
+
+def output_paths(paths: str | os.PathLike | Sequence) -> list[Path]:
+    """One output path, or a list of them (a Snakemake named output given as a list), as a list."""
+    return [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(path) for path in paths]
+
+
+def save_figure(fig: Figure, paths: str | os.PathLike | Sequence) -> None:
+    """Save ``fig`` atomically to every path (png at :data:`DPI`, svg or pdf, by suffix), then close it."""
+    try:
+        targets = output_paths(paths)
+        unknown = [str(path) for path in targets if path.suffix.lower() not in _SAVE_OPTIONS]
+        if unknown:
+            raise BertscopeError(
+                f"cannot save a figure as {', '.join(unknown)}. Fix: end each figure path with "
+                f"{', '.join(_SAVE_OPTIONS)}"
+            )
+        for path in targets:
+            with atomic_output(path) as staging:
+                fig.savefig(staging, bbox_inches="tight", pad_inches=0.1, **_SAVE_OPTIONS[path.suffix.lower()])
+    finally:
+        plt.close(fig)
+
+
+def html_page(title: str, body: str, footer: str, css: str = "") -> str:
+    """A standalone HTML5 document: ``body`` is markup, ``title`` and ``footer`` plain text."""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        f"<style>{PAGE_CSS}{css}</style>\n"
+        "</head>\n<body>\n"
+        f"{body}\n"
+        f"<footer>{html.escape(footer)}</footer>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a UTF-8 text file atomically."""
+    with atomic_output(path) as staging:
+        staging.write_text(text, encoding="utf-8")

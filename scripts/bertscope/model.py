@@ -1,0 +1,122 @@
+"""Loading a BERT QA model and the forward functions the attributions differentiate."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from bertscope import BertscopeError
+from bertscope.plan import TOKENIZER_FILES, WEIGHT_FILES
+
+log = logging.getLogger("bertscope")
+
+
+
+def configure_torch(threads: int, deterministic: bool = True) -> None:
+    """Use the job's threads (and no more), and deterministic kernels where torch has them."""
+    torch.set_num_threads(max(1, int(threads)))
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` is the first CUDA device when there is one, else the CPU; ``cuda`` without a GPU is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BertscopeError(
+            f"config field 'device' is '{requested}' but torch sees no CUDA device here. "
+            "Fix: set device: auto (GPU when present, else CPU) or device: cpu"
+        )
+    return device
+
+
+def check_model_dir(model_dir: str | Path, field: str = "model") -> Path:
+    """A directory holding a Hugging Face model: a config, weights and a tokenizer, or a clear error."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise BertscopeError(f"config field '{field}': '{model_dir}' is not a directory. Fix: point it at a model directory")
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        missing.append(" or ".join(WEIGHT_FILES))
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        missing.append(" or ".join(TOKENIZER_FILES))
+    if missing:
+        raise BertscopeError(
+            f"config field '{field}': the model directory '{model_dir}' has no {', no '.join(missing)}. "
+            "Fix: save both the model and its tokenizer there (model.save_pretrained(dir) and "
+            "tokenizer.save_pretrained(dir)), or use model: demo"
+        )
+    return path
+
+
+def check_bert_qa(model, source: str) -> None:
+    """Fail unless ``model`` has the modules the attributions hook: ``.bert.embeddings`` and ``.bert.encoder``."""
+    embeddings = getattr(getattr(model, "bert", None), "embeddings", None)
+    needed = ("word_embeddings", "token_type_embeddings", "position_embeddings")
+    if embeddings is None or not all(hasattr(embeddings, name) for name in needed):
+        raise BertscopeError(
+            f"config field 'model': '{source}' ({type(model).__name__}) is not a BERT question-answering model: "
+            "it has no .bert.embeddings with word, token-type and position embeddings. "
+            "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
+        )
+
+
+def load_model(model_dir: str | Path, device: torch.device):
+    """The QA model from a prepared model directory, in eval mode on ``device``."""
+    from transformers import AutoModelForQuestionAnswering
+
+    path = check_model_dir(model_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(path)
+    check_bert_qa(model, str(model_dir))
+    model.to(device)
+    model.eval()
+    model.zero_grad()
+    return model
+
+
+def load_tokenizer(model_dir: str | Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(check_model_dir(model_dir))
+
+
+def num_encoder_layers(model_dir: str | Path) -> int:
+    """The encoder depth from the model's config.json, without loading the model."""
+    import json
+
+    return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
+
+
+def _max_start_end_logits(output) -> torch.Tensor:
+    """(batch, 2): the largest start logit and the largest end logit, the tutorial's explained quantities."""
+    return torch.stack((output.start_logits.max(dim=1).values, output.end_logits.max(dim=1).values), dim=1)
+
+
+def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None):
+    output = model(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
+    return _max_start_end_logits(output)
+
+
+def _forward_from_embeddings(model, inputs_embeds, attention_mask=None):
+    return _max_start_end_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask))
+
+
+def forward_from_ids(model):
+    """Forward function of (input_ids, token_type_ids, position_ids, attention_mask) → (batch, [start, end])."""
+    return partial(_forward_from_ids, model)
+
+
+def forward_from_embeddings(model):
+    """Forward function of (inputs_embeds, attention_mask) → (batch, [start, end]).
+
+    As in the tutorial, the embeddings are fed as ``inputs_embeds``, so BERT adds its position and token-type
+    embeddings (token type 0) and layer norm once more on top of them.
+    """
+    return partial(_forward_from_embeddings, model)

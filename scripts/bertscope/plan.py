@@ -1,0 +1,28 @@
+"""What the Snakefile needs to plan the DAG, kept free of torch so that planning stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO = "demo"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+
+def local_model_files(model: str) -> list[str]:
+    """The files of a local model directory whose change should rebuild the model step (none for demo/Hub)."""
+    if model == DEMO or not Path(model).expanduser().is_dir():
+        return []
+    directory = Path(model).expanduser()
+    names = ("config.json", *WEIGHT_FILES, *TOKENIZER_FILES, "tokenizer_config.json")
+    return [str(directory / name) for name in names if (directory / name).is_file()]
+
+
+def layer_groups(num_layers: int, layers_per_job) -> list[tuple[int, int]]:
+    """1-based (first, last) encoder layers of each conductance job; ``layers_per_job`` is N or ``all``."""
+    size = num_layers if layers_per_job == "all" else int(layers_per_job)
+    return [(first, min(first + size - 1, num_layers)) for first in range(1, num_layers + 1, size)]
+
+
+def group_name(first: int, last: int) -> str:
+    return f"layers_{first:02d}-{last:02d}"

@@ -1,0 +1,117 @@
+"""What every step script shares: its arguments (from Snakemake or the command line), logging, and atomic writes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from bertscope import BertscopeError
+
+log = logging.getLogger("bertscope")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class _NamedList(list):
+    """A list whose items can also be read by name, like Snakemake's ``input``/``output``/``params``."""
+
+    def __init__(self, named: dict):
+        super().__init__(named.values())
+        self.__dict__.update(named)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.__dict__[key]
+        return super().__getitem__(key)
+
+
+def _parse_cli(argv: list[str], doc: str) -> SimpleNamespace:
+    parser = argparse.ArgumentParser(
+        description=doc,
+        epilog="Arguments are SECTION.NAME=VALUE with SECTION one of input, output, params, wildcards, log, "
+        "or threads=N. Values are read as YAML (50 is a number, [png, svg] a list).",
+    )
+    parser.add_argument("assignments", nargs="*", metavar="SECTION.NAME=VALUE")
+    args = parser.parse_args(argv)
+    sections: dict[str, dict] = {name: {} for name in ("input", "output", "params", "wildcards", "log")}
+    threads = 1
+    for assignment in args.assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep:
+            parser.error(f"'{assignment}' is not of the form SECTION.NAME=VALUE")
+        value = yaml.safe_load(raw) if raw else ""
+        if key == "threads":
+            threads = int(value)
+            continue
+        section, dot, name = key.partition(".")
+        if not dot or section not in sections:
+            parser.error(f"'{key}': the section must be one of {', '.join(sections)} (as in params.n_steps=50)")
+        if section in ("input", "output", "log"):
+            value = [str(item) for item in value] if isinstance(value, list) else str(value)
+        sections[section][name] = value
+    return SimpleNamespace(threads=threads, **{name: _NamedList(named) for name, named in sections.items()})
+
+
+def run_step(main: Callable[[object], None], script_globals: dict) -> None:
+    """Run a step's ``main`` with Snakemake's ``snakemake`` object, or with one built from the command line.
+
+    Logs go to the rule's log file (and stderr). A :class:`BertscopeError` ends the step with its message alone,
+    no traceback: it is the user's to fix, not a bug.
+    """
+    smk = script_globals.get("snakemake") or _parse_cli(sys.argv[1:], script_globals.get("__doc__") or "")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if len(smk.log):
+        Path(smk.log[0]).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(smk.log[0], mode="w"))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )
+    started = time.perf_counter()
+    try:
+        main(smk)
+    except BertscopeError as error:
+        log.error("%s", error)
+        sys.exit(1)
+    except Exception:
+        log.exception("step failed")
+        raise
+    log.info("done in %.2f s", time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A step killed or failing half-way never leaves a truncated file under the final name.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    else:
+        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)
+        os.close(handle)
+        staging = Path(name)
+        os.chmod(staging, 0o666 & ~_UMASK)
+    try:
+        yield staging
+        if directory and final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    except BaseException:
+        if staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            staging.unlink(missing_ok=True)
+        raise

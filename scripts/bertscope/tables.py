@@ -1,0 +1,169 @@
+"""The Parquet tables: what they hold, how they are computed from the attribution tensors, and how they are written.
+
+Schemas (one row per ...):
+
+``token_attributions``: example, target, source, layer, token_index, token, attribution
+    per token of every attribution: ``source`` is embeddings | word | token_type | position | layer, ``layer`` is
+    1-based for ``layer`` rows and null otherwise; ``attribution`` is the tutorial's summary (sum over the hidden
+    dimension, divided by the L2 norm over tokens).
+``token_distributions``: example, target, layer, token_index, token, dim, attribution
+    per hidden dimension of the explained token's raw layer conductance.
+``layer_summary``: example, target, layer, total_attribution, entropy, convergence_delta
+    per encoder layer: the explained token's conductance summed over dimensions, the Shannon entropy (bits) of its
+    100-bin attribution density normalised to a mass function, and the layer's conductance convergence delta.
+``predictions``: example, predicted_start, predicted_end, predicted_answer, start_prob, end_prob, true_start,
+    true_end, delta_start, delta_end — per example; deltas are the embedding LIG convergence deltas.
+``convergence_deltas``: example, target, source, layer, delta — every attribution's convergence delta.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from bertscope import TARGETS
+from bertscope.step import atomic_output
+
+DENSITY_BINS = 100
+SOURCES = ("embeddings", "word", "token_type", "position", "layer")
+
+SCHEMAS: dict[str, dict[str, str]] = {
+    "token_attributions": {
+        "example": "string",
+        "target": "string",
+        "source": "string",
+        "layer": "Int64",
+        "token_index": "int64",
+        "token": "string",
+        "attribution": "float64",
+    },
+    "token_distributions": {
+        "example": "string",
+        "target": "string",
+        "layer": "int64",
+        "token_index": "int64",
+        "token": "string",
+        "dim": "int64",
+        "attribution": "float64",
+    },
+    "layer_summary": {
+        "example": "string",
+        "target": "string",
+        "layer": "int64",
+        "total_attribution": "float64",
+        "entropy": "float64",
+        "convergence_delta": "float64",
+    },
+    "predictions": {
+        "example": "string",
+        "predicted_start": "int64",
+        "predicted_end": "int64",
+        "predicted_answer": "string",
+        "start_prob": "float64",
+        "end_prob": "float64",
+        "true_start": "int64",
+        "true_end": "int64",
+        "delta_start": "float64",
+        "delta_end": "float64",
+    },
+    "convergence_deltas": {
+        "example": "string",
+        "target": "string",
+        "source": "string",
+        "layer": "Int64",
+        "delta": "float64",
+    },
+}
+
+
+def summarize(attributions: np.ndarray) -> np.ndarray:
+    """(targets, tokens, hidden) → (targets, tokens): sum over hidden, divided by the L2 norm over tokens."""
+    summed = attributions.astype(np.float64).sum(axis=-1)
+    return summed / np.linalg.norm(summed, axis=-1, keepdims=True)
+
+
+def attribution_pmf(values: np.ndarray, bins: int = DENSITY_BINS) -> np.ndarray:
+    """The tutorial's per-layer attribution density: a ``bins``-bin histogram density, normalised to sum to 1."""
+    density = np.histogram(values, bins=bins, density=True)[0]
+    total = np.abs(density).sum()
+    return density / total if total != 0 else density
+
+
+def entropy_bits(pmf: np.ndarray) -> float:
+    """Shannon entropy in bits; empty bins contribute nothing."""
+    nonzero = pmf[pmf > 0]
+    return float(-(nonzero * np.log2(nonzero)).sum())
+
+
+def token_rows(example: str, source: str, layer: int | None, tokens: list[str], summary: np.ndarray) -> pd.DataFrame:
+    """Rows of ``token_attributions`` for one attribution's (targets, tokens) summary."""
+    count = len(tokens)
+    return pd.DataFrame(
+        {
+            "example": example,
+            "target": np.repeat(TARGETS, count),
+            "source": source,
+            "layer": layer,
+            "token_index": np.tile(np.arange(count), len(TARGETS)),
+            "token": np.tile(np.asarray(tokens, dtype=object), len(TARGETS)),
+            "attribution": summary.reshape(-1),
+        }
+    )
+
+
+def distribution_rows(example: str, layer: int, token_index: int, token: str, conductance: np.ndarray) -> pd.DataFrame:
+    """Rows of ``token_distributions``: the explained token's conductance per hidden dimension, per target."""
+    values = conductance[:, token_index, :].astype(np.float64)
+    hidden = values.shape[1]
+    return pd.DataFrame(
+        {
+            "example": example,
+            "target": np.repeat(TARGETS, hidden),
+            "layer": layer,
+            "token_index": token_index,
+            "token": token,
+            "dim": np.tile(np.arange(hidden), len(TARGETS)),
+            "attribution": values.reshape(-1),
+        }
+    )
+
+
+def layer_summary_rows(example: str, layer: int, token_index: int, conductance: np.ndarray, delta: np.ndarray) -> pd.DataFrame:
+    values = conductance[:, token_index, :].astype(np.float64)
+    return pd.DataFrame(
+        {
+            "example": example,
+            "target": list(TARGETS),
+            "layer": layer,
+            "total_attribution": values.sum(axis=-1),
+            "entropy": [entropy_bits(attribution_pmf(row)) for row in values],
+            "convergence_delta": delta.astype(np.float64),
+        }
+    )
+
+
+def delta_rows(example: str, source: str, layer: int | None, delta: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"example": example, "target": list(TARGETS), "source": source, "layer": layer, "delta": delta.astype(np.float64)}
+    )
+
+
+def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Columns in schema order with schema dtypes; an empty frame gets the schema too."""
+    schema = SCHEMAS[table]
+    if frame.empty:
+        frame = pd.DataFrame(columns=list(schema))
+    return frame[list(schema)].astype(schema).reset_index(drop=True)
+
+
+def write_table(frame: pd.DataFrame, table: str, path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    """Write one table atomically, with ``metadata`` as Parquet key/value metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(conform(frame, table), preserve_index=False)
+    merged = {**(arrow.schema.metadata or {}), **{key.encode(): str(value).encode() for key, value in metadata.items()}}
+    with atomic_output(path) as staging:
+        pq.write_table(arrow.replace_schema_metadata(merged), staging)

@@ -1,0 +1,59 @@
+"""Tokenize one example, build its input/reference tensors, and record the model's prediction."""
+
+import logging
+
+import torch
+
+from bertscope.model import configure_torch, load_model, load_tokenizer, resolve_device
+from bertscope.qa_inputs import encode_example
+from bertscope.step import run_step
+from bertscope.tensor_io import save_tensors
+
+log = logging.getLogger("bertscope")
+
+
+@torch.no_grad()
+def predict(model, tensors: dict) -> dict:
+    output = model(
+        tensors["input_ids"],
+        token_type_ids=tensors["token_type_ids"],
+        position_ids=tensors["position_ids"],
+        attention_mask=tensors["attention_mask"],
+    )
+    return {"start_logits": output.start_logits, "end_logits": output.end_logits}
+
+
+def main(smk):
+    configure_torch(smk.threads)
+    example_id = smk.wildcards.example
+    device = resolve_device(smk.params.device)
+    tokenizer = load_tokenizer(smk.input.model)
+    model = load_model(smk.input.model, device)
+    encoded = encode_example(tokenizer, example_id, smk.params.example, model.config.max_position_embeddings)
+    tensors = {name: tensor.to(device) for name, tensor in encoded.tensors.items()}
+    logits = predict(model, tensors)
+    start, end = (int(logits[name][0].argmax()) for name in ("start_logits", "end_logits"))
+    answer_ids = encoded.tensors["input_ids"][0, start : end + 1].tolist()
+    record = {
+        "example": example_id,
+        **{field: smk.params.example[field] for field in ("question", "context", "answer")},
+        "tokens": encoded.tokens,
+        "question_length": encoded.question_length,
+        "true_start": encoded.true_start,
+        "true_end": encoded.true_end,
+        "token_to_explain": encoded.token_to_explain,
+        "predicted_start": start,
+        "predicted_end": end,
+        "predicted_answer": tokenizer.decode(answer_ids) if end >= start else "",
+        "start_prob": float(torch.softmax(logits["start_logits"][0], dim=0).max()),
+        "end_prob": float(torch.softmax(logits["end_logits"][0], dim=0).max()),
+    }
+    save_tensors(smk.output.inputs, {**encoded.tensors, **logits}, record)
+    log.info(
+        "%s: %d tokens, answer %d..%d, predicted %d..%d '%s'",
+        example_id, len(encoded.tokens), encoded.true_start, encoded.true_end, start, end, record["predicted_answer"],
+    )
+
+
+if __name__ == "__main__":
+    run_step(main, globals())

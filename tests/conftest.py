@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny random BERT QA model directory and the tutorial's example."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+TUTORIAL_EXAMPLE = {
+    "question": "What is important to us?",
+    "context": "It is important to us to include, empower and support humans of all kinds.",
+    "answer": "to include, empower and support humans of all kinds",
+    "token_to_explain": 23,
+}
+
+_VOCAB_WORDS = (
+    "What is important to us ? It include , em ##power and support humans of all kinds . "
+    "Who where the a people them help we it"
+).split()
+
+
+def build_tiny_model(directory: Path, layers: int = 3, seed: int = 0) -> Path:
+    """A randomly initialised BertForQuestionAnswering (hidden 16) with a cased vocabulary, saved like a hub model."""
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering, BertTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(_VOCAB_WORDS)]
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizer(vocab=str(directory / "vocab.txt"), do_lower_case=False)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    model = BertForQuestionAnswering(config).eval()
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "model")
+
+
+@pytest.fixture()
+def tutorial_example() -> dict:
+    return dict(TUTORIAL_EXAMPLE)

@@ -1,0 +1,152 @@
+"""Numerics of the attribution step functions on a tiny random BERT: completeness, batching, equivalence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import LayerConductance, LayerIntegratedGradients
+
+from bertscope.attribution import (
+    auto_internal_batch_size,
+    conductance_embeddings,
+    embedding_lig,
+    layer_conductance,
+    subembedding_lig,
+)
+from bertscope.model import forward_from_embeddings, forward_from_ids, load_model, load_tokenizer
+from bertscope.qa_inputs import encode_example
+
+N_STEPS = 50
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    torch.manual_seed(0)
+    return load_model(tiny_model_dir, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def tensors(tiny_model_dir):
+    from conftest import TUTORIAL_EXAMPLE
+
+    return encode_example(load_tokenizer(tiny_model_dir), "tutorial", TUTORIAL_EXAMPLE, 64).tensors
+
+
+@torch.no_grad()
+def output_difference(model, tensors) -> torch.Tensor:
+    """F(input) − F(reference) for [start, end], with the reference built as for LIG on the embeddings."""
+    forward = forward_from_ids(model)
+    args = (tensors["token_type_ids"], tensors["position_ids"], tensors["attention_mask"])
+    return (forward(tensors["input_ids"], *args) - forward(tensors["ref_input_ids"], *args))[0]
+
+
+def test_embedding_lig_is_complete(model, tensors):
+    attributions, delta = embedding_lig(model, tensors, N_STEPS, None)
+    assert attributions.shape == (2, tensors["input_ids"].shape[1], model.config.hidden_size)
+    difference = output_difference(model, tensors)
+    assert difference.abs().min() > 1e-3, "the test needs targets whose output actually changes"
+    totals = attributions.sum(dim=(1, 2))
+    torch.testing.assert_close(totals - difference, delta, atol=1e-6, rtol=0)
+    assert (delta.abs() < 0.02 * difference.abs()).all()
+
+
+def test_subembedding_lig_is_complete_over_the_three_embeddings(model, tensors):
+    attributions, delta = subembedding_lig(model, tensors, N_STEPS, None)
+    assert set(attributions) == {"word", "token_type", "position"}
+    forward = forward_from_ids(model)
+    with torch.no_grad():
+        difference = (
+            forward(tensors["input_ids"], tensors["token_type_ids"], tensors["position_ids"], tensors["attention_mask"])
+            - forward(
+                tensors["ref_input_ids"],
+                tensors["ref_token_type_ids"],
+                tensors["ref_position_ids"],
+                tensors["attention_mask"],
+            )
+        )[0]
+    totals = sum(attribution.sum(dim=(1, 2)) for attribution in attributions.values())
+    torch.testing.assert_close(totals - difference, delta, atol=1e-6, rtol=0)
+    assert (delta.abs() < 0.02 * difference.abs()).all()
+
+
+def test_conductance_of_every_layer_is_complete(model, tensors):
+    layers = list(range(model.config.num_hidden_layers))
+    attributions, deltas = layer_conductance(model, tensors, layers, N_STEPS, None)
+    inputs, baselines = conductance_embeddings(model, tensors)
+    forward = forward_from_embeddings(model)
+    with torch.no_grad():
+        difference = (forward(inputs, tensors["attention_mask"]) - forward(baselines, tensors["attention_mask"]))[0]
+    for layer in layers:
+        totals = attributions[layer].sum(dim=(1, 2))
+        torch.testing.assert_close(totals - difference, deltas[layer], atol=1e-6, rtol=0)
+        assert (deltas[layer].abs() < 0.05 * difference.abs()).all(), f"layer {layer}"
+
+
+def test_batched_targets_equal_the_tutorials_separate_calls(model, tensors):
+    """One call for [start, end] gives what the tutorial's two calls (position=0, position=1) give."""
+    attributions, delta = embedding_lig(model, tensors, N_STEPS, None)
+
+    def squad_pos_forward_func(inputs, token_type_ids=None, position_ids=None, attention_mask=None, position=0):
+        output = model(inputs, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
+        return output[position].max(1).values
+
+    lig = LayerIntegratedGradients(squad_pos_forward_func, model.bert.embeddings)
+    for position in (0, 1):
+        expected, expected_delta = lig.attribute(
+            inputs=tensors["input_ids"],
+            baselines=tensors["ref_input_ids"],
+            additional_forward_args=(
+                tensors["token_type_ids"],
+                tensors["position_ids"],
+                tensors["attention_mask"],
+                position,
+            ),
+            return_convergence_delta=True,
+            n_steps=N_STEPS,
+        )
+        torch.testing.assert_close(attributions[position], expected[0], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(delta[position], expected_delta[0], rtol=1e-4, atol=1e-7)
+
+
+def test_shared_pass_conductance_equals_captum_layer_conductance(model, tensors):
+    layers = list(range(model.config.num_hidden_layers))
+    attributions, _ = layer_conductance(model, tensors, layers, N_STEPS, None)
+    inputs, baselines = conductance_embeddings(model, tensors)
+
+    def squad_pos_forward_func2(input_emb, attention_mask=None, position=0):
+        return model(inputs_embeds=input_emb, attention_mask=attention_mask)[position].max(1).values
+
+    for layer in layers:
+        conductance = LayerConductance(squad_pos_forward_func2, model.bert.encoder.layer[layer])
+        for position in (0, 1):
+            expected = conductance.attribute(
+                inputs=inputs, baselines=baselines, additional_forward_args=(tensors["attention_mask"], position)
+            )
+            torch.testing.assert_close(attributions[layer][position], expected[0], rtol=1e-5, atol=1e-7)
+
+
+def test_layer_grouping_does_not_change_conductance(model, tensors):
+    layers = list(range(model.config.num_hidden_layers))
+    grouped, grouped_deltas = layer_conductance(model, tensors, layers, N_STEPS, None)
+    for layer in layers:
+        single, single_deltas = layer_conductance(model, tensors, [layer], N_STEPS, None)
+        assert torch.equal(single[layer], grouped[layer])
+        assert torch.equal(single_deltas[layer], grouped_deltas[layer])
+
+
+@pytest.mark.parametrize("internal_batch_size", [4, 10, 37])
+def test_chunking_the_path_does_not_change_results(model, tensors, internal_batch_size):
+    whole, _ = layer_conductance(model, tensors, [0, 2], N_STEPS, None)
+    chunked, _ = layer_conductance(model, tensors, [0, 2], N_STEPS, internal_batch_size)
+    for layer in (0, 2):
+        torch.testing.assert_close(chunked[layer], whole[layer], rtol=1e-4, atol=1e-6)
+    lig_whole, _ = embedding_lig(model, tensors, N_STEPS, None)
+    lig_chunked, _ = embedding_lig(model, tensors, N_STEPS, internal_batch_size)
+    torch.testing.assert_close(lig_chunked, lig_whole, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_batch_size_shrinks_with_length_and_respects_the_minimum(model):
+    short = auto_internal_batch_size(model.config, 32)
+    long = auto_internal_batch_size(model.config, 384)
+    assert short >= long >= 4
+    assert auto_internal_batch_size(model.config, 384, memory_bytes=1) == 4

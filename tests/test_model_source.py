@@ -1,0 +1,88 @@
+"""The model step: local directories, the Hub's failure modes, and models it must refuse."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bertscope import BertscopeError
+from bertscope.model_source import prepare_model, source_kind
+from conftest import REPO
+
+
+def test_local_directory_is_normalised_to_safetensors(tiny_model_dir, tmp_path):
+    output = tmp_path / "model"
+    output.mkdir()
+    record = prepare_model(str(tiny_model_dir), None, output, demo_seed=0, threads=1)
+    assert record == {"model": str(tiny_model_dir), "source": "local", "num_hidden_layers": 3}
+    assert json.loads((output / "source.json").read_text())["num_hidden_layers"] == 3
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
+        assert (output / name).is_file(), name
+
+
+@pytest.mark.parametrize(
+    ("remove", "missing"),
+    [("model.safetensors", "model.safetensors or pytorch_model.bin"), ("vocab.txt", "tokenizer.json or vocab.txt")],
+)
+def test_model_directory_without_weights_or_tokenizer_is_refused(tiny_model_dir, tmp_path, remove, missing):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / remove).unlink()
+    if remove == "vocab.txt":
+        (broken / "tokenizer.json").unlink()
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(BertscopeError, match=f"has no {missing}.*Fix:"):
+        prepare_model(str(broken), None, output, demo_seed=0, threads=1)
+
+
+def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+
+    other = tmp_path / "distilbert"
+    config = DistilBertConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=64)
+    DistilBertForQuestionAnswering(config).save_pretrained(other)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, other / name)
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: it has no \.bert\.embeddings"):
+        prepare_model(str(other), None, output, demo_seed=0, threads=1)
+
+
+@pytest.mark.parametrize("model", ["not a model!", "./missing/dir", "/no/such/dir"])
+def test_model_that_is_neither_demo_directory_nor_hub_id_is_refused(model):
+    with pytest.raises(BertscopeError, match="config field 'model'.*Fix:"):
+        source_kind(model)
+
+
+def test_unreachable_hub_fails_fast_naming_the_offline_alternatives(tmp_path):
+    """Run the step by hand, as a user would, with the Hub offline and an empty cache."""
+    output = tmp_path / "model"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "prepare_model.py"),
+            "params.model=deepset/bert-base-cased-squad2",
+            "params.revision=main",
+            "params.demo_seed=0",
+            f"output.model={output}",
+            f"log.log={tmp_path / 'model.log'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert completed.returncode == 1
+    assert "could not download 'deepset/bert-base-cased-squad2'" in completed.stderr
+    assert "model: demo" in completed.stderr and "model: /path/to/dir" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not output.exists()
+    assert list(tmp_path.glob(".model.*")) == [], "no staging directory may be left behind"

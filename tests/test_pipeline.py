@@ -1,0 +1,201 @@
+"""End to end: the real Snakefile on a tiny model in a temp dir, checked against the tutorial's procedure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bertscope.tables import SCHEMAS
+from conftest import REPO, TUTORIAL_EXAMPLE
+
+sys.path.insert(0, str(REPO / "bench"))
+from tutorial_procedure import run_tutorial  # noqa: E402
+
+N_STEPS = 20
+TARGETS = ("start", "end")
+REPEATED_WORD_EXAMPLE = {
+    "question": "Who is important to us?",
+    "context": "It is important to us to help them and us.",
+    "answer": "us",
+    "answer_start": 39,
+    "token_to_explain": "help",
+}
+
+
+def snakemake(workdir, *args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def write_config(workdir, **config):
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def dry_run_jobs(workdir, *args) -> dict[str, int]:
+    """Rule → job count of what a run would do now."""
+    completed = snakemake(workdir, "-n", "--quiet", "rules", *args)
+    assert completed.returncode == 0, completed.stderr
+    counts = {}
+    for line in completed.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit() and fields[0] not in ("total", "job"):
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model_dir):
+    workdir = tmp_path_factory.mktemp("pipeline")
+    write_config(
+        workdir,
+        model=str(tiny_model_dir),
+        examples={"tutorial": TUTORIAL_EXAMPLE, "repeated": REPEATED_WORD_EXAMPLE},
+        n_steps=N_STEPS,
+        threads_per_job=1,
+        figure_formats=["png", "pdf"],
+    )
+    completed = snakemake(workdir, "--cores", "2")
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    return workdir
+
+
+def read_table(run_dir, table):
+    return pd.read_parquet(run_dir / "results" / "tables" / f"{table}.parquet")
+
+
+def test_every_table_and_figure_is_produced(run_dir):
+    for table, schema in SCHEMAS.items():
+        frame = read_table(run_dir, table)
+        assert list(frame.columns) == list(schema), table
+        assert set(frame["example"]) == {"tutorial", "repeated"}, table
+    for example in ("tutorial", "repeated"):
+        figures = run_dir / "results" / "figures" / example
+        for target in TARGETS:
+            assert (figures / f"token_attributions_{target}.html").stat().st_size > 0
+            for ext in ("html", "csv"):
+                assert (figures / f"top5_{target}.{ext}").stat().st_size > 0
+            for stem in ("conductance_heatmap", "token_conductance_boxplot", "attribution_density", "attribution_entropy"):
+                for ext in ("png", "pdf"):
+                    assert (figures / f"{stem}_{target}.{ext}").stat().st_size > 0, f"{stem}_{target}.{ext}"
+
+
+def test_one_conductance_job_per_encoder_layer(run_dir):
+    conductance = run_dir / "results" / "attributions" / "tutorial" / "conductance"
+    assert sorted(path.name for path in conductance.iterdir()) == ["layers_01-01", "layers_02-02", "layers_03-03"]
+    layers = read_table(run_dir, "layer_summary").query("example == 'tutorial'")["layer"]
+    assert sorted(set(layers)) == [1, 2, 3]
+
+
+def test_repeated_word_example_is_located_in_the_context(run_dir):
+    predictions = read_table(run_dir, "predictions").set_index("example")
+    assert predictions.loc["repeated", ["true_start", "true_end"]].tolist() == [17, 17]
+    distributions = read_table(run_dir, "token_distributions").query("example == 'repeated'")
+    assert set(distributions["token"]) == {"help"}
+
+
+def test_tables_equal_the_tutorial_procedure(run_dir, tiny_model_dir):
+    expected = run_tutorial(tiny_model_dir, n_steps=N_STEPS)
+    tokens = read_table(run_dir, "token_attributions").query("example == 'tutorial'")
+    close = {"rtol": 1e-4, "atol": 1e-6}
+    for target in TARGETS:
+        rows = tokens[tokens["target"] == target]
+        for source in ("embeddings", "word", "token_type", "position"):
+            got = rows[rows["source"] == source].sort_values("token_index")
+            assert got["token"].tolist() == expected["tokens"]
+            np.testing.assert_allclose(got["attribution"], expected[f"{source}_{target}"], **close, err_msg=source)
+        layers = rows[rows["source"] == "layer"].pivot(index="layer", columns="token_index", values="attribution")
+        np.testing.assert_allclose(layers.to_numpy(), expected[f"layers_{target}"], **close)
+
+        distributions = read_table(run_dir, "token_distributions").query("example == 'tutorial' and target == @target")
+        matrix = distributions.pivot(index="layer", columns="dim", values="attribution").to_numpy()
+        np.testing.assert_allclose(matrix, expected[f"distribution_{target}"], **close)
+        summary = read_table(run_dir, "layer_summary").query("example == 'tutorial' and target == @target")
+        summary = summary.sort_values("layer")
+        np.testing.assert_allclose(summary["total_attribution"], expected[f"total_attribution_{target}"], **close)
+        np.testing.assert_allclose(summary["entropy"], expected[f"entropy_{target}"], **close)
+
+    predictions = read_table(run_dir, "predictions").set_index("example").loc["tutorial"]
+    for key in ("predicted_start", "predicted_end", "true_start", "true_end"):
+        assert predictions[key] == expected[key], key
+    for key in ("start_prob", "end_prob", "delta_start", "delta_end"):
+        np.testing.assert_allclose(predictions[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_second_run_does_nothing(run_dir):
+    assert dry_run_jobs(run_dir) == {}
+
+
+def test_lint_is_clean(run_dir):
+    completed = snakemake(run_dir, "--lint")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Lints for" not in completed.stdout + completed.stderr
+
+
+def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
+    model_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "model").iterdir()}
+    inputs_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "inputs").iterdir()}
+    planned = dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}")
+    assert set(planned) == {
+        "all",
+        "embedding_lig",
+        "subembedding_lig",
+        "layer_conductance",
+        "tables",
+        "token_attribution_html",
+        "top5_tables",
+        "conductance_heatmaps",
+        "token_boxplots",
+        "attribution_densities",
+    }
+    assert planned["layer_conductance"] == 6
+    completed = snakemake(run_dir, "--cores", "2", "--config", f"n_steps={N_STEPS + 2}")
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert {path: path.stat().st_mtime_ns for path in model_files} == model_files
+    assert {path: path.stat().st_mtime_ns for path in inputs_files} == inputs_files
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(run_dir / "results" / "tables" / "predictions.parquet").metadata
+    assert metadata[b"bertscope.n_steps"] == str(N_STEPS + 2).encode()
+    assert dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}") == {}
+
+
+def test_bad_example_fails_at_its_step_with_a_clear_message_and_no_output(tmp_path, tiny_model_dir):
+    bad = {**TUTORIAL_EXAMPLE, "answer": "to exclude"}
+    write_config(tmp_path, model=str(tiny_model_dir), examples={"bad": bad}, threads_per_job=1)
+    completed = snakemake(tmp_path, "--cores", "1")
+    assert completed.returncode != 0
+    assert "example 'bad', field 'answer': 'to exclude' does not occur in the context" in completed.stderr
+    assert (tmp_path / "results" / "model" / "config.json").is_file()
+    assert not (tmp_path / "results" / "inputs" / "bad.safetensors").exists()
+    assert list((tmp_path / "results" / "inputs").glob("*")) == []
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"n_steps": 0}, "n_steps"),
+        ({"device": "tpu"}, "device"),
+        ({"colour": "red"}, "colour"),
+        ({"layers_per_job": "some"}, "layers_per_job"),
+    ],
+)
+def test_invalid_config_is_refused_before_any_job(tmp_path, tiny_model_dir, override, message):
+    write_config(tmp_path, model=str(tiny_model_dir), examples={"tutorial": TUTORIAL_EXAMPLE}, **override)
+    completed = snakemake(tmp_path, "-n")
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert message in output
+    assert "workflow/schemas/config.schema.yaml" in output
+    assert not (tmp_path / "results").exists()

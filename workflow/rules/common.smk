@@ -1,0 +1,98 @@
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+SCRIPTS = Path(workflow.basedir) / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+from bertscope.plan import group_name, layer_groups, local_model_files  # noqa: E402
+
+SCHEMA = "../schemas/config.schema.yaml"
+
+try:
+    validate(config, schema=SCHEMA)
+except WorkflowError as error:
+    raise WorkflowError(
+        f"{error}\nFix the config key named above; workflow/schemas/config.schema.yaml describes each key and its "
+        "allowed values."
+    ) from None
+
+EXAMPLES = config["examples"]
+TABLES = ["token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas"]
+TARGETS = ["start", "end"]
+MODEL_DIR = "results/model"
+
+
+wildcard_constraints:
+    example="|".join(map(re.escape, EXAMPLES)),
+    first=r"\d+",
+    last=r"\d+",
+
+
+def lib(*modules):
+    """The shared-package files a step imports: listed as inputs so that editing them reruns the step."""
+    return [str(SCRIPTS / "bertscope" / name) for name in ("__init__.py", "step.py", *modules)]
+
+
+def inputs_path(example):
+    return f"results/inputs/{example}.safetensors"
+
+
+def num_layers():
+    """Encoder depth of the prepared model: known once the model checkpoint has run."""
+    model_dir = checkpoints.model.get().output.model
+    import json
+
+    return json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"]
+
+
+def conductance_dirs(example):
+    return [
+        f"results/attributions/{example}/conductance/{group_name(first, last)}"
+        for first, last in layer_groups(num_layers(), config["layers_per_job"])
+    ]
+
+
+def table_paths():
+    return {table: f"results/tables/{table}.parquet" for table in TABLES}
+
+
+def tables_input(wildcards):
+    return {
+        "inputs": [inputs_path(example) for example in EXAMPLES],
+        "embeddings": [f"results/attributions/{example}/embeddings.safetensors" for example in EXAMPLES],
+        "subembeddings": [f"results/attributions/{example}/subembeddings.safetensors" for example in EXAMPLES],
+        "conductance": [path for example in EXAMPLES for path in conductance_dirs(example)],
+        "code": lib("tables.py", "tensor_io.py"),
+    }
+
+
+def figure_files(example, stem):
+    return [f"results/figures/{example}/{stem}.{fmt}" for fmt in config["figure_formats"]]
+
+
+def figure_paths():
+    from snakemake.io import expand
+
+    return [
+        path
+        for example in EXAMPLES
+        for path in [
+            *expand("results/figures/{example}/token_attributions_{target}.html", example=example, target=TARGETS),
+            *expand("results/figures/{example}/top5_{target}.{ext}", example=example, target=TARGETS, ext=["html", "csv"]),
+            *[
+                path
+                for stem in ("conductance_heatmap", "token_conductance_boxplot", "attribution_density", "attribution_entropy")
+                for target in TARGETS
+                for path in figure_files(example, f"{stem}_{target}")
+            ],
+        ]
+    ]
+
+
+def figure_params():
+    return {"model": config["model"], "n_steps": config["n_steps"]}

@@ -1,0 +1,18 @@
+rule inputs:
+    input:
+        model=MODEL_DIR,
+        code=lib("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
+    output:
+        inputs="results/inputs/{example}.safetensors",
+    params:
+        example=lambda wildcards: EXAMPLES[wildcards.example],
+        device=config["device"],
+    threads: config["threads_per_job"]
+    log:
+        "results/logs/inputs/{example}.log",
+    benchmark:
+        "results/benchmarks/inputs/{example}.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/prepare_inputs.py"

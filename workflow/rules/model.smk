@@ -1,0 +1,20 @@
+checkpoint model:
+    input:
+        local_model=local_model_files(config["model"]),
+        code=lib("plan.py", "model.py", "model_source.py", "demo_model.py"),
+    output:
+        model=directory(MODEL_DIR),
+    params:
+        # A function, since for a local model the path is also the prefix of the input files.
+        model=lambda wildcards: config["model"],
+        revision=config["model_revision"],
+        demo_seed=config["demo_seed"] if config["model"] == "demo" else None,
+    threads: config["threads_per_job"]
+    log:
+        "results/logs/model.log",
+    benchmark:
+        "results/benchmarks/model.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/prepare_model.py"
