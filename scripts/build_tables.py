@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bertscope import SUBEMBEDDINGS
+from bertscope.provenance import table_metadata
 from bertscope.step import run_step
 from bertscope.tables import (
     delta_rows,
@@ -69,7 +70,7 @@ def main(smk):
             smk.input.inputs[i], smk.input.embeddings[i], smk.input.subembeddings[i], layer_files[example]
         ).items():
             rows[table].extend(frames)
-    metadata = {"bertscope.model": smk.params.model, "bertscope.n_steps": smk.params.n_steps}
+    metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps})
     for table in smk.params.tables:
         frame = pd.concat(rows[table], ignore_index=True) if rows[table] else pd.DataFrame()
         write_table(frame, table, smk.output[table], metadata)

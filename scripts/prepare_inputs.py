@@ -29,7 +29,14 @@ def main(smk):
     device = resolve_device(smk.params.device)
     tokenizer = load_tokenizer(smk.input.model)
     model = load_model(smk.input.model, device)
-    encoded = encode_example(tokenizer, example_id, smk.params.example, model.config.max_position_embeddings)
+    encoded = encode_example(
+        tokenizer,
+        example_id,
+        smk.params.example,
+        model.config.max_position_embeddings,
+        long_context=smk.params.long_context,
+        stride=smk.params.stride,
+    )
     tensors = {name: tensor.to(device) for name, tensor in encoded.tensors.items()}
     logits = predict(model, tensors)
     start, end = (int(logits[name][0].argmax()) for name in ("start_logits", "end_logits"))
@@ -37,6 +44,7 @@ def main(smk):
     record = {
         "example": example_id,
         **{field: smk.params.example[field] for field in ("question", "context", "answer")},
+        "context_char_span": list(encoded.context_char_span),
         "tokens": encoded.tokens,
         "question_length": encoded.question_length,
         "true_start": encoded.true_start,

@@ -15,6 +15,7 @@ from pathlib import Path
 from bertscope import BertscopeError
 from bertscope.model import check_bert_qa, check_model_dir
 from bertscope.plan import DEMO
+from bertscope.provenance import weights_sha256
 
 log = logging.getLogger("bertscope")
 
@@ -98,5 +99,6 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed:
     loaded = AutoModelForQuestionAnswering.from_pretrained(output_dir)
     check_bert_qa(loaded, model)
     record["num_hidden_layers"] = loaded.config.num_hidden_layers
+    record["weights_sha256"] = weights_sha256(output_dir)
     (output_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
     return record

@@ -3,6 +3,10 @@
 Input ids are ``[CLS] question [SEP] context [SEP]``; the reference replaces every question and context token with
 ``[PAD]`` and keeps ``[CLS]``/``[SEP]``. Token types are 0 up to and including the first ``[SEP]`` and 1 after it
 (reference: all 0); positions are ``0..L-1`` (reference: all 0); the attention mask is all ones.
+
+A question and context longer than the model's maximum are rejected, or, with ``long_context="truncate"``, the
+context is cut to one window of its tokens holding the whole answer, chosen as in Hugging Face's SQuAD preprocessing:
+windows of the room left beside the question, every ``stride`` tokens, the first that contains the answer.
 """
 
 from __future__ import annotations
@@ -11,7 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
-from bertscope import input_error
+from bertscope import BertscopeError, input_error
+
+LONG_CONTEXT_POLICIES = ("reject", "truncate")
+"""What encode_example does with a question and context longer than the model's maximum."""
+
+SPECIAL_TOKENS = 3
+"""``[CLS]``, ``[SEP]`` and ``[SEP]`` around the question and context."""
 
 
 @dataclass
@@ -22,6 +32,8 @@ class EncodedExample:
     true_start: int
     true_end: int
     token_to_explain: int
+    context_char_span: tuple[int, int]
+    """Begin and end (exclusive) of the characters of the original context kept in the input."""
 
 
 def _require_text(example_id: str, example: dict, field: str) -> str:
@@ -58,11 +70,74 @@ def _answer_token_span(offsets: list[tuple[int, int]], char_begin: int, char_end
     return overlapping[0], overlapping[-1]
 
 
+def _context_windows(length: int, room: int, stride: int):
+    """Begin and end (exclusive) of each window of at most ``room`` tokens, every ``stride`` tokens, up to the end."""
+    begin = 0
+    while True:
+        end = min(begin + room, length)
+        yield begin, end
+        if end == length:
+            return
+        begin += min(end - begin, stride)
+
+
+def _answer_window(example_id: str, length: int, room: int, stride: int, answer: tuple[int, int]) -> tuple[int, int]:
+    """The first context window, in tokens, that holds the whole answer."""
+    for begin, end in _context_windows(length, room, stride):
+        if begin <= answer[0] and answer[1] < end:
+            return begin, end
+    raise input_error(
+        example_id,
+        "context",
+        f"no window of {room} context tokens, taken every {stride} tokens, holds the whole answer "
+        f"(context tokens {answer[0]}..{answer[1]})",
+        "lower stride, shorten the question, or shorten the context around the answer",
+    )
+
+
+def _kept_context(
+    example_id: str, context_length: int, question_length: int, answer: tuple[int, int], max_length: int,
+    long_context: str, stride: int,
+) -> tuple[int, int]:
+    """Begin and end (exclusive) of the context tokens kept beside the question, by the long_context policy."""
+    room = max_length - question_length - SPECIAL_TOKENS
+    if context_length <= room:
+        return 0, context_length
+    if long_context == "reject":
+        raise input_error(
+            example_id,
+            "context",
+            f"question and context make {question_length + context_length + SPECIAL_TOKENS} tokens, "
+            f"more than the model's maximum of {max_length}",
+            "set long_context: truncate or shorten the context",
+        )
+    if room < 1:
+        raise input_error(
+            example_id,
+            "question",
+            f"the question alone makes {question_length + SPECIAL_TOKENS} tokens with the special tokens, "
+            f"leaving no room for the context within the model's maximum of {max_length}",
+            "shorten the question",
+        )
+    return _answer_window(example_id, context_length, room, stride, answer)
+
+
+def _check_policy(long_context: str, stride: int) -> None:
+    """Reject an unknown long_context policy or a stride that is not a positive number of tokens."""
+    if long_context not in LONG_CONTEXT_POLICIES:
+        raise BertscopeError(
+            f"long_context is {long_context!r}. Fix: set long_context to one of {', '.join(LONG_CONTEXT_POLICIES)}"
+        )
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise BertscopeError(f"stride is {stride!r}. Fix: set stride to a positive number of tokens")
+
+
 def _resolve_token_to_explain(example_id: str, wanted, tokens: list[str], context_begin: int, default: int) -> int:
     if wanted is None:
         return default
     if isinstance(wanted, bool) or not isinstance(wanted, (int, str)):
-        raise input_error(example_id, "token_to_explain", f"{wanted!r} is neither an index nor a token", "give an int or a token string")
+        problem = f"{wanted!r} is neither an index nor a token"
+        raise input_error(example_id, "token_to_explain", problem, "give an int or a token string")
     if isinstance(wanted, int):
         if not 0 <= wanted < len(tokens):
             raise input_error(
@@ -84,8 +159,16 @@ def _resolve_token_to_explain(example_id: str, wanted, tokens: list[str], contex
     return (in_context or matches)[0]
 
 
-def encode_example(tokenizer, example_id: str, example: dict, max_length: int) -> EncodedExample:
-    """Tokenize one example and build its input/reference tensors (batch of one)."""
+def encode_example(
+    tokenizer, example_id: str, example: dict, max_length: int, *, long_context: str = "reject", stride: int = 128
+) -> EncodedExample:
+    """Tokenize one example and build its input/reference tensors (batch of one).
+
+    A question and context of more than ``max_length`` tokens are rejected (``long_context="reject"``), or the
+    context is cut to the first window holding the answer (``long_context="truncate"``, windows every ``stride``
+    context tokens).
+    """
+    _check_policy(long_context, stride)
     question = _require_text(example_id, example, "question")
     context = _require_text(example_id, example, "context")
     answer = _require_text(example_id, example, "answer")
@@ -93,25 +176,24 @@ def encode_example(tokenizer, example_id: str, example: dict, max_length: int) -
 
     question_ids = tokenizer.encode(question, add_special_tokens=False)
     context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
-    context_ids = context_encoding["input_ids"]
+    offsets = context_encoding["offset_mapping"]
+    answer_tokens = _answer_token_span(offsets, char_begin, char_end)
+    kept_begin, kept_end = _kept_context(
+        example_id, len(offsets), len(question_ids), answer_tokens, max_length, long_context, stride
+    )
+    context_ids = context_encoding["input_ids"][kept_begin:kept_end]
+    truncated = kept_end - kept_begin < len(offsets)
+    context_char_span = (offsets[kept_begin][0], offsets[kept_end - 1][1]) if truncated else (0, len(context))
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     input_ids = [cls_id, *question_ids, sep_id, *context_ids, sep_id]
     length = len(input_ids)
-    if length > max_length:
-        raise input_error(
-            example_id,
-            "context",
-            f"question and context make {length} tokens, more than the model's maximum of {max_length}",
-            "shorten the context around the answer",
-        )
     reference_ids = [cls_id, *[pad_id] * len(question_ids), sep_id, *[pad_id] * len(context_ids), sep_id]
     first_sep = len(question_ids) + 1
     token_type_ids = [0 if i <= first_sep else 1 for i in range(length)]
     context_begin = first_sep + 1
 
-    start_in_context, end_in_context = _answer_token_span(context_encoding["offset_mapping"], char_begin, char_end)
-    true_start, true_end = context_begin + start_in_context, context_begin + end_in_context
+    true_start, true_end = (context_begin + token - kept_begin for token in answer_tokens)
     tokens = tokenizer.convert_ids_to_tokens(input_ids)
     token_to_explain = _resolve_token_to_explain(
         example_id, example.get("token_to_explain"), tokens, context_begin, default=true_end
@@ -129,4 +211,6 @@ def encode_example(tokenizer, example_id: str, example: dict, max_length: int) -
         "ref_position_ids": row([0] * length),
         "attention_mask": row([1] * length),
     }
-    return EncodedExample(tensors, tokens, len(question_ids), true_start, true_end, token_to_explain)
+    return EncodedExample(
+        tensors, tokens, len(question_ids), true_start, true_end, token_to_explain, context_char_span
+    )

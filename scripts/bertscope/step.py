@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -93,10 +94,13 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
 def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    A step killed or failing half-way never leaves a truncated file under the final name.
+    A step killed or failing half-way never leaves a truncated file under the final name. Staging files that a
+    killed run of the same step left behind are removed first.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.*"):
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     if directory:
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     else:

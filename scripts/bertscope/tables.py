@@ -94,7 +94,7 @@ def attribution_pmf(values: np.ndarray, bins: int = DENSITY_BINS) -> np.ndarray:
 def entropy_bits(pmf: np.ndarray) -> float:
     """Shannon entropy in bits; empty bins contribute nothing."""
     nonzero = pmf[pmf > 0]
-    return float(-(nonzero * np.log2(nonzero)).sum())
+    return max(0.0, float(-(nonzero * np.log2(nonzero)).sum()))
 
 
 def token_rows(example: str, source: str, layer: int | None, tokens: list[str], summary: np.ndarray) -> pd.DataFrame:

@@ -9,6 +9,8 @@ min_version("9.0")
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from bertscope import BertscopeError  # noqa: E402
+from bertscope.examples import load_examples_file, merge_examples  # noqa: E402
 from bertscope.plan import group_name, layer_groups, local_model_files  # noqa: E402
 
 SCHEMA = "../schemas/config.schema.yaml"
@@ -21,7 +23,22 @@ except WorkflowError as error:
         "allowed values."
     ) from None
 
-EXAMPLES = config["examples"]
+def load_examples():
+    try:
+        from_file = (
+            load_examples_file(config["examples_file"], config["max_examples"]) if config["examples_file"] else {}
+        )
+        examples = merge_examples(config["examples"], from_file)
+    except BertscopeError as error:
+        raise WorkflowError(str(error)) from None
+    if not examples:
+        raise WorkflowError(
+            "The config has no examples. Fix: give examples (id: question, context, answer) or examples_file."
+        )
+    return examples
+
+
+EXAMPLES = load_examples()
 TABLES = ["token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas"]
 TARGETS = ["start", "end"]
 MODEL_DIR = "results/model"
@@ -67,12 +84,24 @@ def tables_input(wildcards):
         "embeddings": [f"results/attributions/{example}/embeddings.safetensors" for example in EXAMPLES],
         "subembeddings": [f"results/attributions/{example}/subembeddings.safetensors" for example in EXAMPLES],
         "conductance": [path for example in EXAMPLES for path in conductance_dirs(example)],
-        "code": lib("tables.py", "tensor_io.py"),
+        "model": MODEL_DIR,
+        "code": lib("tables.py", "tensor_io.py", "provenance.py"),
     }
 
 
 def figure_files(example, stem):
     return [f"results/figures/{example}/{stem}.{fmt}" for fmt in config["figure_formats"]]
+
+
+def reported_figure(stem, caption, subcategory):
+    """A rule's outputs for one figure: every format, the first of them flagged for the Snakemake report."""
+    first, *others = figure_files("{example}", stem)
+    flagged = report(first, caption=f"../report/{caption}.rst", category="{example}", subcategory=subcategory)
+    return [flagged, *others]
+
+
+def reported_page(path, caption, subcategory):
+    return report(path, caption=f"../report/{caption}.rst", category="{example}", subcategory=subcategory)
 
 
 def figure_paths():

@@ -7,8 +7,10 @@ rule token_attribution_html:
         predictions="results/tables/predictions.parquet",
         code=FIGURE_CODE,
     output:
-        start="results/figures/{example}/token_attributions_start.html",
-        end="results/figures/{example}/token_attributions_end.html",
+        start=reported_page(
+            "results/figures/{example}/token_attributions_start.html", "token_attributions", "Embedding LIG"
+        ),
+        end=reported_page("results/figures/{example}/token_attributions_end.html", "token_attributions", "Embedding LIG"),
     params:
         **figure_params(),
     log:
@@ -24,9 +26,9 @@ rule top5_tables:
         token_attributions="results/tables/token_attributions.parquet",
         code=FIGURE_CODE,
     output:
-        start_html="results/figures/{example}/top5_start.html",
+        start_html=reported_page("results/figures/{example}/top5_start.html", "top5", "Sub-embedding LIG"),
         start_csv="results/figures/{example}/top5_start.csv",
-        end_html="results/figures/{example}/top5_end.html",
+        end_html=reported_page("results/figures/{example}/top5_end.html", "top5", "Sub-embedding LIG"),
         end_csv="results/figures/{example}/top5_end.csv",
     params:
         **figure_params(),
@@ -43,8 +45,8 @@ rule conductance_heatmaps:
         token_attributions="results/tables/token_attributions.parquet",
         code=FIGURE_CODE,
     output:
-        start=figure_files("{example}", "conductance_heatmap_start"),
-        end=figure_files("{example}", "conductance_heatmap_end"),
+        start=reported_figure("conductance_heatmap_start", "conductance_heatmap", "Layer conductance"),
+        end=reported_figure("conductance_heatmap_end", "conductance_heatmap", "Layer conductance"),
     params:
         **figure_params(),
     log:
@@ -60,8 +62,8 @@ rule token_boxplots:
         token_distributions="results/tables/token_distributions.parquet",
         code=FIGURE_CODE,
     output:
-        start=figure_files("{example}", "token_conductance_boxplot_start"),
-        end=figure_files("{example}", "token_conductance_boxplot_end"),
+        start=reported_figure("token_conductance_boxplot_start", "token_boxplot", "Layer conductance"),
+        end=reported_figure("token_conductance_boxplot_end", "token_boxplot", "Layer conductance"),
     params:
         **figure_params(),
     log:
@@ -78,10 +80,10 @@ rule attribution_densities:
         layer_summary="results/tables/layer_summary.parquet",
         code=FIGURE_CODE,
     output:
-        density_start=figure_files("{example}", "attribution_density_start"),
-        density_end=figure_files("{example}", "attribution_density_end"),
-        entropy_start=figure_files("{example}", "attribution_entropy_start"),
-        entropy_end=figure_files("{example}", "attribution_entropy_end"),
+        density_start=reported_figure("attribution_density_start", "attribution_density", "Attribution densities"),
+        density_end=reported_figure("attribution_density_end", "attribution_density", "Attribution densities"),
+        entropy_start=reported_figure("attribution_entropy_start", "attribution_entropy", "Attribution densities"),
+        entropy_end=reported_figure("attribution_entropy_end", "attribution_entropy", "Attribution densities"),
     params:
         **figure_params(),
     log:

@@ -6,6 +6,8 @@ rule inputs:
         inputs="results/inputs/{example}.safetensors",
     params:
         example=lambda wildcards: EXAMPLES[wildcards.example],
+        long_context=config["long_context"],
+        stride=config["stride"],
         device=config["device"],
     threads: config["threads_per_job"]
     log:

@@ -1,7 +1,7 @@
 checkpoint model:
     input:
         local_model=local_model_files(config["model"]),
-        code=lib("plan.py", "model.py", "model_source.py", "demo_model.py"),
+        code=lib("plan.py", "model.py", "model_source.py", "demo_model.py", "provenance.py"),
     output:
         model=directory(MODEL_DIR),
     params:

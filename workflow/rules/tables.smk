@@ -6,7 +6,6 @@ rule tables:
     params:
         examples=list(EXAMPLES),
         tables=TABLES,
-        model=config["model"],
         n_steps=config["n_steps"],
     log:
         "results/logs/tables.log",
@@ -16,3 +15,23 @@ rule tables:
         "../../environment.yml"
     script:
         "../../scripts/build_tables.py"
+
+
+rule table_previews:
+    input:
+        tables=list(table_paths().values()),
+        code=lib("figures.py"),
+    output:
+        previews=[
+            report(f"results/tables/{table}.html", caption="../report/tables.rst", category="Tables")
+            for table in TABLES
+        ],
+    params:
+        max_rows=500,
+        **figure_params(),
+    log:
+        "results/logs/table_previews.log",
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/table_previews.py"

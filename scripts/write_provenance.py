@@ -1,0 +1,52 @@
+"""Write results/provenance.json: which model, weights, packages, device and settings made the results."""
+
+import json
+import logging
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bertscope.provenance import config_digest, package_versions, read_model_source
+from bertscope.step import atomic_output, run_step
+
+log = logging.getLogger("bertscope")
+
+
+def describe_device(requested: str) -> str:
+    import torch
+
+    from bertscope.model import resolve_device
+
+    device = resolve_device(requested)
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})"
+
+
+def timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def main(smk):
+    source = read_model_source(smk.input.model)
+    started = min(Path(path).stat().st_mtime for path in [Path(smk.input.model) / "source.json", *smk.input.inputs])
+    provenance = {
+        "model": source["model"],
+        "model_source": source["source"],
+        "model_revision": source.get("revision"),
+        "model_commit": source.get("resolved_commit"),
+        "weights_sha256": source["weights_sha256"],
+        "num_hidden_layers": source["num_hidden_layers"],
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "device": describe_device(smk.params.config["device"]),
+        "config_digest": config_digest(smk.params.config),
+        "config": smk.params.config,
+        "started_at": timestamp(started),
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_output(smk.output.provenance) as staging:
+        staging.write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    log.info("model %s, config digest %s", provenance["model"], provenance["config_digest"][:12])
+
+
+if __name__ == "__main__":
+    run_step(main, globals())

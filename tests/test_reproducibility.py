@@ -1,0 +1,94 @@
+"""Determinism of cold runs, provenance, and recovery from a run killed in the middle of a job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from bertscope.tables import SCHEMAS
+from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model
+from test_pipeline import snakemake, write_config
+
+TABLE_TARGETS = [f"results/tables/{table}.parquet" for table in SCHEMAS]
+
+
+@pytest.fixture(scope="module")
+def two_layer_model(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("two_layers") / "model", layers=2, seed=1)
+
+
+def configure(workdir, model_dir, **extra):
+    write_config(workdir, model=str(model_dir), examples={"tutorial": TUTORIAL_EXAMPLE}, threads_per_job=1, **extra)
+
+
+def read_tables(workdir) -> dict[str, pd.DataFrame]:
+    return {table: pd.read_parquet(workdir / "results" / "tables" / f"{table}.parquet") for table in SCHEMAS}
+
+
+@pytest.fixture(scope="module")
+def cold_runs(tmp_path_factory, two_layer_model):
+    runs = []
+    for name in ("first", "second"):
+        workdir = tmp_path_factory.mktemp(name)
+        configure(workdir, two_layer_model, n_steps=16)
+        completed = snakemake(workdir, "--cores", "2", *TABLE_TARGETS, "results/provenance.json")
+        assert completed.returncode == 0, completed.stderr[-4000:]
+        runs.append(workdir)
+    return runs
+
+
+def test_two_cold_runs_give_bit_identical_tables(cold_runs):
+    first, second = (read_tables(workdir) for workdir in cold_runs)
+    for table in SCHEMAS:
+        pd.testing.assert_frame_equal(first[table], second[table], check_exact=True, obj=table)
+
+
+def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_layer_model):
+    provenance = json.loads((cold_runs[0] / "results" / "provenance.json").read_text())
+    weights = provenance["weights_sha256"]
+    assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
+    assert provenance["model"] == str(two_layer_model)
+    assert provenance["device"].startswith("cpu")
+    assert {"torch", "transformers", "captum", "snakemake", "numpy"} <= set(provenance["packages"])
+    assert provenance["config"]["n_steps"] == 16 and len(provenance["config_digest"]) == 64
+    second = json.loads((cold_runs[1] / "results" / "provenance.json").read_text())
+    assert second["weights_sha256"] == weights and second["config_digest"] == provenance["config_digest"]
+    metadata = pq.read_schema(cold_runs[0] / "results" / "tables" / "layer_summary.parquet").metadata
+    assert metadata[b"bertscope.model"] == str(two_layer_model).encode()
+    assert json.loads(metadata[b"bertscope.weights_sha256"]) == weights
+    assert metadata[b"bertscope.version.captum"] == provenance["packages"]["captum"].encode()
+
+
+def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two_layer_model):
+    configure(tmp_path, two_layer_model, n_steps=16)
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
+               *TABLE_TARGETS]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    conductance_logs = tmp_path / "results" / "logs" / "layer_conductance"
+    deadline = time.monotonic() + 120
+    while not (conductance_logs.exists() and any(conductance_logs.rglob("*.log"))):
+        assert process.poll() is None, "the run ended before the job to interrupt started"
+        assert time.monotonic() < deadline, "no conductance job started within 2 minutes"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "results" / "tables" / "layer_summary.parquet").exists()
+
+    locked = snakemake(tmp_path, "--cores", "2", *TABLE_TARGETS)
+    assert locked.returncode != 0 and "--unlock" in locked.stderr
+    assert snakemake(tmp_path, "--unlock").returncode == 0
+    # The killed job wrote nothing under its output's name (atomic writes), so a plain rerun just redoes it.
+    resumed = snakemake(tmp_path, "--cores", "2", "--rerun-incomplete", *TABLE_TARGETS)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    reference, recovered = read_tables(cold_runs[0]), read_tables(tmp_path)
+    for table in SCHEMAS:
+        pd.testing.assert_frame_equal(recovered[table], reference[table], check_exact=True, obj=table)
+    assert not list((tmp_path / "results").rglob(".*.safetensors*")), "no staging file may be left behind"

@@ -1,0 +1,16 @@
+rule provenance:
+    input:
+        model=MODEL_DIR,
+        inputs=[inputs_path(example) for example in EXAMPLES],
+        tables=list(table_paths().values()),
+        code=lib("provenance.py", "model.py"),
+    output:
+        provenance="results/provenance.json",
+    params:
+        config=config,
+    log:
+        "results/logs/provenance.log",
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/write_provenance.py"
