@@ -30,8 +30,15 @@ CONTEXT = "It is important to us to include, empower and support humans of all k
 GROUND_TRUTH = "to include, empower and support humans of all kinds"
 
 
-def run_tutorial(model_path, question=QUESTION, text=CONTEXT, ground_truth=GROUND_TRUTH, token_to_explain=23,
-                 n_steps=50, device="cpu"):
+def run_tutorial(
+    model_path,
+    question=QUESTION,
+    text=CONTEXT,
+    ground_truth=GROUND_TRUTH,
+    token_to_explain=23,
+    n_steps=50,
+    device="cpu",
+):
     """Everything the tutorial computes, as numpy arrays (start and end kept apart, as in the notebook)."""
     device = torch.device(device)
     model = BertForQuestionAnswering.from_pretrained(model_path)
@@ -56,9 +63,12 @@ def run_tutorial(model_path, question=QUESTION, text=CONTEXT, ground_truth=GROUN
     def construct_input_ref_pair(question, text):
         question_ids = tokenizer.encode(question, add_special_tokens=False)
         text_ids = tokenizer.encode(text, add_special_tokens=False)
-        input_ids = [cls_token_id] + question_ids + [sep_token_id] + text_ids + [sep_token_id]
+        input_ids = [cls_token_id] + question_ids + [sep_token_id] + text_ids + [sep_token_id]  # noqa: RUF005 (as in the notebook)
         ref_input_ids = (
-            [cls_token_id] + [ref_token_id] * len(question_ids) + [sep_token_id] + [ref_token_id] * len(text_ids)
+            [cls_token_id]
+            + [ref_token_id] * len(question_ids)
+            + [sep_token_id]
+            + [ref_token_id] * len(text_ids)
             + [sep_token_id]
         )
         return torch.tensor([input_ids], device=device), torch.tensor([ref_input_ids], device=device), len(question_ids)
@@ -79,7 +89,9 @@ def run_tutorial(model_path, question=QUESTION, text=CONTEXT, ground_truth=GROUN
 
     def construct_whole_bert_embeddings(input_ids, ref_input_ids, token_type_ids=None, position_ids=None):
         input_embeddings = model.bert.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids)
-        ref_input_embeddings = model.bert.embeddings(ref_input_ids, token_type_ids=token_type_ids, position_ids=position_ids)
+        ref_input_embeddings = model.bert.embeddings(
+            ref_input_ids, token_type_ids=token_type_ids, position_ids=position_ids
+        )
         return input_embeddings, ref_input_embeddings
 
     def summarize_attributions(attributions):
@@ -96,8 +108,9 @@ def run_tutorial(model_path, question=QUESTION, text=CONTEXT, ground_truth=GROUN
     ground_truth_end_ind = indices.index(ground_truth_tokens[-1])
     ground_truth_start_ind = ground_truth_end_ind - len(ground_truth_tokens) + 1
 
-    start_scores, end_scores = predict(input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
-                                       attention_mask=attention_mask)
+    start_scores, end_scores = predict(
+        input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask
+    )
     result = {
         "tokens": all_tokens,
         "true_start": ground_truth_start_ind,
@@ -110,23 +123,34 @@ def run_tutorial(model_path, question=QUESTION, text=CONTEXT, ground_truth=GROUN
 
     lig = LayerIntegratedGradients(squad_pos_forward_func, model.bert.embeddings)
     for position, target in enumerate(("start", "end")):
-        attributions, delta = lig.attribute(inputs=input_ids, baselines=ref_input_ids,
-                                            additional_forward_args=(token_type_ids, position_ids, attention_mask,
-                                                                     position),
-                                            return_convergence_delta=True, n_steps=n_steps)
+        attributions, delta = lig.attribute(
+            inputs=input_ids,
+            baselines=ref_input_ids,
+            additional_forward_args=(token_type_ids, position_ids, attention_mask, position),
+            return_convergence_delta=True,
+            n_steps=n_steps,
+        )
         result[f"embeddings_{target}"] = summarize_attributions(attributions).detach().cpu().numpy()
         result[f"delta_{target}"] = float(delta)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Multiple layers provided")
-        lig2 = LayerIntegratedGradients(squad_pos_forward_func, [model.bert.embeddings.word_embeddings,
-                                                                 model.bert.embeddings.token_type_embeddings,
-                                                                 model.bert.embeddings.position_embeddings])
+        lig2 = LayerIntegratedGradients(
+            squad_pos_forward_func,
+            [
+                model.bert.embeddings.word_embeddings,
+                model.bert.embeddings.token_type_embeddings,
+                model.bert.embeddings.position_embeddings,
+            ],
+        )
     for position, target in enumerate(("start", "end")):
-        attributions = lig2.attribute(inputs=(input_ids, token_type_ids, position_ids),
-                                      baselines=(ref_input_ids, ref_token_type_ids, ref_position_ids),
-                                      additional_forward_args=(attention_mask, position), n_steps=n_steps)
-        for name, attribution in zip(("word", "token_type", "position"), attributions):
+        attributions = lig2.attribute(
+            inputs=(input_ids, token_type_ids, position_ids),
+            baselines=(ref_input_ids, ref_token_type_ids, ref_position_ids),
+            additional_forward_args=(attention_mask, position),
+            n_steps=n_steps,
+        )
+        for name, attribution in zip(("word", "token_type", "position"), attributions, strict=True):
             result[f"{name}_{target}"] = summarize_attributions(attribution).detach().cpu().numpy()
 
     def squad_pos_forward_func2(input_emb, attention_mask=None, position=0):
@@ -137,12 +161,17 @@ def run_tutorial(model_path, question=QUESTION, text=CONTEXT, ground_truth=GROUN
     layer_attrs = {"start": [], "end": []}
     layer_attrs_dist = {"start": [], "end": []}
     input_embeddings, ref_input_embeddings = construct_whole_bert_embeddings(
-        input_ids, ref_input_ids, token_type_ids=token_type_ids, position_ids=position_ids)
+        input_ids, ref_input_ids, token_type_ids=token_type_ids, position_ids=position_ids
+    )
     for i in range(model.config.num_hidden_layers):
         lc = LayerConductance(squad_pos_forward_func2, model.bert.encoder.layer[i])
         for position, target in enumerate(("start", "end")):
-            layer_attributions = lc.attribute(inputs=input_embeddings, baselines=ref_input_embeddings,
-                                              additional_forward_args=(attention_mask, position), n_steps=n_steps)
+            layer_attributions = lc.attribute(
+                inputs=input_embeddings,
+                baselines=ref_input_embeddings,
+                additional_forward_args=(attention_mask, position),
+                n_steps=n_steps,
+            )
             layer_attrs[target].append(summarize_attributions(layer_attributions).cpu().detach().tolist())
             layer_attrs_dist[target].append(layer_attributions[0, token_to_explain, :].cpu().detach().tolist())
 
@@ -169,8 +198,15 @@ def main():
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
     result = run_tutorial(args.model_dir, n_steps=args.n_steps)
-    print(json.dumps({"seconds": time.perf_counter() - started, "predicted_start": result["predicted_start"],
-                      "predicted_end": result["predicted_end"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "predicted_start": result["predicted_start"],
+                "predicted_end": result["predicted_end"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,18 +29,22 @@ def example_tables(inputs_path, embeddings_path, subembeddings_path, layer_files
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
 
     embeddings, _ = load_arrays(embeddings_path)
-    rows["token_attributions"].append(token_rows(example, "embeddings", None, tokens, summarize(embeddings["attributions"])))
+    rows["token_attributions"].append(
+        token_rows(example, "embeddings", None, tokens, summarize(embeddings["attributions"]))
+    )
     rows["convergence_deltas"].append(delta_rows(example, "embeddings", None, embeddings["delta"]))
     delta_start, delta_end = embeddings["delta"].tolist()
     rows["predictions"].append(
         pd.DataFrame(
-            [{
-                "example": example,
-                **{key: record[key] for key in ("predicted_start", "predicted_end", "predicted_answer")},
-                **{key: record[key] for key in ("start_prob", "end_prob", "true_start", "true_end")},
-                "delta_start": delta_start,
-                "delta_end": delta_end,
-            }]
+            [
+                {
+                    "example": example,
+                    **{key: record[key] for key in ("predicted_start", "predicted_end", "predicted_answer")},
+                    **{key: record[key] for key in ("start_prob", "end_prob", "true_start", "true_end")},
+                    "delta_start": delta_start,
+                    "delta_end": delta_end,
+                }
+            ]
         )
     )
 

@@ -17,7 +17,7 @@ def density(distributions: pd.DataFrame, target: str):
     layers = sorted(rows["layer"].unique())
     colours = colormaps["viridis"](np.linspace(0, 0.9, len(layers)))
     fig, ax = new_figure(9.0, 4.5)
-    for layer, colour in zip(layers, colours):
+    for layer, colour in zip(layers, colours, strict=True):
         values = rows.loc[rows["layer"] == layer, "attribution"].to_numpy(float)
         ax.plot(np.arange(DENSITY_BINS), attribution_pmf(values), color=colour, linewidth=1.2, label=f"Layer {layer}")
     ax.set(
@@ -38,7 +38,7 @@ def entropy(summary: pd.DataFrame, token: str, index: int, target: str):
     sizes = entropies * 100
     fig, ax = new_figure(max(6.0, 0.55 * len(layers) + 2.5), 4.5)
     ax.scatter(layers, totals, s=sizes, color="#4c72b0", alpha=0.7, edgecolor="white", linewidth=0.6)
-    for layer, total, bits, size in zip(layers, totals, entropies, sizes):
+    for layer, total, bits, size in zip(layers, totals, entropies, sizes, strict=True):
         ax.annotate(
             f"{bits:.2f}",
             (layer, total),

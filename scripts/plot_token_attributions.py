@@ -40,7 +40,7 @@ def page(attributions: pd.DataFrame, prediction: pd.Series, target: str, footer:
     predicted = int(prediction[f"predicted_{target}"])
     marks = "".join(
         f'<mark style="background-color: {captum_color(value)}" title="{value:.3f}"> {html.escape(token)} </mark>'
-        for token, value in zip(tokens, values)
+        for token, value in zip(tokens, values, strict=True)
     )
     cells = (
         str(int(prediction[f"true_{target}"])),

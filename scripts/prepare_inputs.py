@@ -59,7 +59,13 @@ def main(smk):
     save_tensors(smk.output.inputs, {**encoded.tensors, **logits}, record)
     log.info(
         "%s: %d tokens, answer %d..%d, predicted %d..%d '%s'",
-        example_id, len(encoded.tokens), encoded.true_start, encoded.true_end, start, end, record["predicted_answer"],
+        example_id,
+        len(encoded.tokens),
+        encoded.true_start,
+        encoded.true_end,
+        start,
+        end,
+        record["predicted_answer"],
     )
 
 

@@ -16,16 +16,15 @@ def preview(table_path: str, max_rows: int, footer: str) -> str:
     note = (
         f"All {len(frame)} rows." if len(frame) <= max_rows else f"The first {max_rows} of {len(frame)} rows."
     ) + f" The whole table: results/tables/{name}."
-    body = (
-        f"<h1>{html.escape(name)}</h1>\n<p>{html.escape(note)}</p>\n"
-        + shown.to_html(index=False, float_format=lambda value: f"{value:.6g}", na_rep="", border=0)
+    body = f"<h1>{html.escape(name)}</h1>\n<p>{html.escape(note)}</p>\n" + shown.to_html(
+        index=False, float_format=lambda value: f"{value:.6g}", na_rep="", border=0
     )
     return html_page(name, body, footer)
 
 
 def main(smk):
     footer = f"model: {smk.params.model} · n_steps: {smk.params.n_steps}"
-    for table_path, preview_path in zip(smk.input.tables, smk.output.previews):
+    for table_path, preview_path in zip(smk.input.tables, smk.output.previews, strict=True):
         write_text(preview_path, preview(table_path, smk.params.max_rows, footer))
 
 

@@ -3,7 +3,7 @@
 import json
 import logging
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bertscope.provenance import config_digest, package_versions, read_model_source
@@ -18,11 +18,15 @@ def describe_device(requested: str) -> str:
     from bertscope.model import resolve_device
 
     device = resolve_device(requested)
-    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})"
+    return (
+        f"cuda ({torch.cuda.get_device_name(device)})"
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})"
+    )
 
 
 def timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="seconds")
 
 
 def main(smk):
@@ -41,7 +45,7 @@ def main(smk):
         "config_digest": config_digest(smk.params.config),
         "config": smk.params.config,
         "started_at": timestamp(started),
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     with atomic_output(smk.output.provenance) as staging:
         staging.write_text(json.dumps(provenance, indent=2, default=str) + "\n")

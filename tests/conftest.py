@@ -17,10 +17,35 @@ TUTORIAL_EXAMPLE = {
     "token_to_explain": 23,
 }
 
-_VOCAB_WORDS = (
-    "What is important to us ? It include , em ##power and support humans of all kinds . "
-    "Who where the a people them help we it"
-).split()
+_VOCAB_WORDS = [
+    "What",
+    "is",
+    "important",
+    "to",
+    "us",
+    "?",
+    "It",
+    "include",
+    ",",
+    "em",
+    "##power",
+    "and",
+    "support",
+    "humans",
+    "of",
+    "all",
+    "kinds",
+    ".",
+    "Who",
+    "where",
+    "the",
+    "a",
+    "people",
+    "them",
+    "help",
+    "we",
+    "it",
+]
 
 
 def build_tiny_model(directory: Path, layers: int = 3, seed: int = 0) -> Path:

@@ -64,7 +64,10 @@ def test_jsonl_examples_in_file_order_with_schema_keys_only(tmp_path):
     examples = load_examples_file(path)
     assert list(examples) == ["b", "a", "c"]
     assert examples["b"] == {
-        "question": "What is important to us?", "context": CONTEXT, "answer": ANSWER, "answer_start": ANSWER_START,
+        "question": "What is important to us?",
+        "context": CONTEXT,
+        "answer": ANSWER,
+        "answer_start": ANSWER_START,
         "token_to_explain": "kinds",
     }
     assert set(examples["a"]) == {"question", "context", "answer"}
@@ -105,7 +108,10 @@ def test_squad_v1_every_answered_question_becomes_an_example(tmp_path):
     examples = load_examples_file(path)
     assert list(examples) == ["q1", "q2"]
     assert examples["q2"] == {
-        "question": "What is important to us?", "context": CONTEXT, "answer": "empower", "answer_start": EMPOWER_START,
+        "question": "What is important to us?",
+        "context": CONTEXT,
+        "answer": "empower",
+        "answer_start": EMPOWER_START,
     }
 
 
@@ -167,8 +173,11 @@ def test_duplicate_jsonl_id_names_both_lines(tmp_path):
     ("question", "location", "message"),
     [
         (qa("q", start=3), "data[0].paragraphs[0].qas[1].answers[0], field 'answer_start'", "reads"),
-        (qa("q") | {"answers": [{"text": "nope"}]}, "data[0].paragraphs[0].qas[1].answers[0], field 'text'",
-         "'nope' does not occur in the context"),
+        (
+            qa("q") | {"answers": [{"text": "nope"}]},
+            "data[0].paragraphs[0].qas[1].answers[0], field 'text'",
+            "'nope' does not occur in the context",
+        ),
         (qa("q") | {"question": ""}, "data[0].paragraphs[0].qas[1], field 'question'", "is empty"),
         (qa("q") | {"answers": {"text": "x"}}, "data[0].paragraphs[0].qas[1], field 'answers'", "not an array"),
         (qa("q") | {"is_impossible": "no"}, "data[0].paragraphs[0].qas[1], field 'is_impossible'", "not a boolean"),

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from bertscope import BertscopeError
 from bertscope.model_source import prepare_model, source_kind
-from conftest import REPO
 
 
 def test_local_directory_is_normalised_to_safetensors(tiny_model_dir, tmp_path):
     output = tmp_path / "model"
     output.mkdir()
     record = prepare_model(str(tiny_model_dir), None, output, demo_seed=0, threads=1)
+    weights = record.pop("weights_sha256")
     assert record == {"model": str(tiny_model_dir), "source": "local", "num_hidden_layers": 3}
+    assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
     assert json.loads((output / "source.json").read_text())["num_hidden_layers"] == 3
     for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
         assert (output / name).is_file(), name
@@ -37,7 +40,7 @@ def test_model_directory_without_weights_or_tokenizer_is_refused(tiny_model_dir,
         (broken / "tokenizer.json").unlink()
     output = tmp_path / "out"
     output.mkdir()
-    with pytest.raises(BertscopeError, match=f"has no {missing}.*Fix:"):
+    with pytest.raises(BertscopeError, match=rf"has no {re.escape(missing)}.*Fix:"):
         prepare_model(str(broken), None, output, demo_seed=0, threads=1)
 
 
@@ -57,7 +60,7 @@ def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
 
 @pytest.mark.parametrize("model", ["not a model!", "./missing/dir", "/no/such/dir"])
 def test_model_that_is_neither_demo_directory_nor_hub_id_is_refused(model):
-    with pytest.raises(BertscopeError, match="config field 'model'.*Fix:"):
+    with pytest.raises(BertscopeError, match=r"config field 'model'.*Fix:"):
         source_kind(model)
 
 

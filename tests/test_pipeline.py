@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from bertscope.tables import SCHEMAS
 from conftest import REPO, TUTORIAL_EXAMPLE
 
+from bertscope.tables import SCHEMAS
+
 sys.path.insert(0, str(REPO / "bench"))
-from tutorial_procedure import run_tutorial  # noqa: E402
+from tutorial_procedure import run_tutorial
 
 N_STEPS = 20
 TARGETS = ("start", "end")
@@ -86,7 +86,12 @@ def test_every_table_and_figure_is_produced(run_dir):
             assert (figures / f"token_attributions_{target}.html").stat().st_size > 0
             for ext in ("html", "csv"):
                 assert (figures / f"top5_{target}.{ext}").stat().st_size > 0
-            for stem in ("conductance_heatmap", "token_conductance_boxplot", "attribution_density", "attribution_entropy"):
+            for stem in (
+                "conductance_heatmap",
+                "token_conductance_boxplot",
+                "attribution_density",
+                "attribution_entropy",
+            ):
                 for ext in ("png", "pdf"):
                     assert (figures / f"{stem}_{target}.{ext}").stat().st_size > 0, f"{stem}_{target}.{ext}"
 

@@ -8,10 +8,34 @@ from bertscope import BertscopeError
 from bertscope.model import load_tokenizer
 from bertscope.qa_inputs import encode_example
 
-TUTORIAL_TOKENS = (
-    "[CLS] What is important to us ? [SEP] It is important to us to include , em ##power and support humans of all "
-    "kinds . [SEP]"
-).split()
+TUTORIAL_TOKENS = [
+    "[CLS]",
+    "What",
+    "is",
+    "important",
+    "to",
+    "us",
+    "?",
+    "[SEP]",
+    "It",
+    "is",
+    "important",
+    "to",
+    "us",
+    "to",
+    "include",
+    ",",
+    "em",
+    "##power",
+    "and",
+    "support",
+    "humans",
+    "of",
+    "all",
+    "kinds",
+    ".",
+    "[SEP]",
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +83,12 @@ def test_multi_piece_answer_spans_all_its_word_pieces(tokenizer):
 def test_token_to_explain_by_string_prefers_the_context(tokenizer, tutorial_example):
     assert encode(tokenizer, {**tutorial_example, "token_to_explain": "important"}).token_to_explain == 10
     assert encode(tokenizer, {**tutorial_example, "token_to_explain": "What"}).token_to_explain == 1
-    assert encode(tokenizer, {key: value for key, value in tutorial_example.items() if key != "token_to_explain"}).token_to_explain == 23
+    assert (
+        encode(
+            tokenizer, {key: value for key, value in tutorial_example.items() if key != "token_to_explain"}
+        ).token_to_explain
+        == 23
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import time
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
-from bertscope.tables import SCHEMAS
 from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model
 from test_pipeline import snakemake, write_config
+
+from bertscope.tables import SCHEMAS
 
 TABLE_TARGETS = [f"results/tables/{table}.parquet" for table in SCHEMAS]
 
@@ -69,8 +69,18 @@ def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_lay
 
 def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two_layer_model):
     configure(tmp_path, two_layer_model, n_steps=16)
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
-               *TABLE_TARGETS]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--cores",
+        "1",
+        *TABLE_TARGETS,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     conductance_logs = tmp_path / "results" / "logs" / "layer_conductance"
     deadline = time.monotonic() + 120

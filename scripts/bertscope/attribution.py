@@ -84,14 +84,18 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="au
         lig = LayerIntegratedGradients(forward_from_ids(model), layers)
     attributions, delta = lig.attribute(
         inputs=tuple(per_target(tensors[name]) for name in ("input_ids", "token_type_ids", "position_ids")),
-        baselines=tuple(per_target(tensors[name]) for name in ("ref_input_ids", "ref_token_type_ids", "ref_position_ids")),
+        baselines=tuple(
+            per_target(tensors[name]) for name in ("ref_input_ids", "ref_token_type_ids", "ref_position_ids")
+        ),
         additional_forward_args=(per_target(tensors["attention_mask"]),),
         target=TARGET_COLUMNS,
         n_steps=n_steps,
         internal_batch_size=_batch_size(model, tensors, internal_batch_size),
         return_convergence_delta=True,
     )
-    return {name: attribution.detach() for name, attribution in zip(SUBEMBEDDINGS, attributions)}, delta.detach()
+    return {
+        name: attribution.detach() for name, attribution in zip(SUBEMBEDDINGS, attributions, strict=True)
+    }, delta.detach()
 
 
 @torch.no_grad()
@@ -139,7 +143,7 @@ class MultiLayerConductance(LayerConductance):
             _, alphas = step_sizes_and_alphas
         scaled_inputs = tuple(
             torch.cat([baseline + alpha * (input - baseline) for alpha in alphas], dim=0).requires_grad_()
-            for input, baseline in zip(inputs, baselines)
+            for input, baseline in zip(inputs, baselines, strict=True)
         )
         additional_forward_args = _format_additional_forward_args(additional_forward_args)
         expanded_args = (
@@ -158,7 +162,7 @@ class MultiLayerConductance(LayerConductance):
             grad_kwargs=grad_kwargs,
         )
         attributions = []
-        for (gradient,), (evaluation,) in zip(layer_gradients, layer_evals):
+        for (gradient,), (evaluation,) in zip(layer_gradients, layer_evals, strict=True):
             step_differences = evaluation[num_examples:] - evaluation[:-num_examples]
             attributions.append(
                 _reshape_and_sum(
@@ -191,11 +195,10 @@ def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: i
         rows = torch.arange(len(TARGETS))
         difference = forward(inputs, mask)[rows, rows] - forward(baselines, mask)[rows, rows]
     results, deltas = {}, {}
-    for layer_index, attribution in zip(layer_indices, attributions):
+    for layer_index, attribution in zip(layer_indices, attributions, strict=True):
         results[layer_index] = attribution.detach()
         deltas[layer_index] = attribution.detach().sum(dim=(1, 2)) - difference
     return results, deltas
-
 
 
 def load_attribution_job(smk):

@@ -61,7 +61,11 @@ class _Record:
 
 
 _JSON_KINDS = (
-    (bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "an array"), (dict, "an object")
+    (bool, "a boolean"),
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import partial
 from pathlib import Path
 
@@ -14,12 +15,14 @@ from bertscope.plan import TOKENIZER_FILES, WEIGHT_FILES
 log = logging.getLogger("bertscope")
 
 
+def configure_torch(threads: int) -> None:
+    """Use the job's threads (and no more), and deterministic kernels where torch has them.
 
-def configure_torch(threads: int, deterministic: bool = True) -> None:
-    """Use the job's threads (and no more), and deterministic kernels where torch has them."""
+    cuBLAS reads ``CUBLAS_WORKSPACE_CONFIG`` when CUDA starts, so it is set before any CUDA call.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(max(1, int(threads)))
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -39,7 +42,9 @@ def check_model_dir(model_dir: str | Path, field: str = "model") -> Path:
     """A directory holding a Hugging Face model: a config, weights and a tokenizer, or a clear error."""
     path = Path(model_dir)
     if not path.is_dir():
-        raise BertscopeError(f"config field '{field}': '{model_dir}' is not a directory. Fix: point it at a model directory")
+        raise BertscopeError(
+            f"config field '{field}': '{model_dir}' is not a directory. Fix: point it at a model directory"
+        )
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
@@ -68,10 +73,18 @@ def check_bert_qa(model, source: str) -> None:
         )
 
 
+def quiet_transformers() -> None:
+    """No progress bars in the job logs."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def load_model(model_dir: str | Path, device: torch.device):
     """The QA model from a prepared model directory, in eval mode on ``device``."""
     from transformers import AutoModelForQuestionAnswering
 
+    quiet_transformers()
     path = check_model_dir(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(path)
     check_bert_qa(model, str(model_dir))

@@ -13,14 +13,21 @@ import re
 from pathlib import Path
 
 from bertscope import BertscopeError
-from bertscope.model import check_bert_qa, check_model_dir
+from bertscope.model import check_bert_qa, check_model_dir, quiet_transformers
 from bertscope.plan import DEMO
 from bertscope.provenance import weights_sha256
 
 log = logging.getLogger("bertscope")
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-HUB_FILES = ["config.json", "*.safetensors", "pytorch_model.bin", "vocab.txt", "tokenizer*.json", "special_tokens_map.json"]
+HUB_FILES = [
+    "config.json",
+    "*.safetensors",
+    "pytorch_model.bin",
+    "vocab.txt",
+    "tokenizer*.json",
+    "special_tokens_map.json",
+]
 
 
 def source_kind(model: str) -> str:
@@ -43,7 +50,12 @@ def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
     Honours ``HF_HOME``/``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` (with it, only the cache is read).
     """
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     offline_alternatives = (
         "Fix: run where the Hub is reachable (or pre-fill the Hugging Face cache and set HF_HUB_OFFLINE=1), "
@@ -71,6 +83,7 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed:
     """Fill ``output_dir`` with the normalised model directory and return what ``source.json`` records."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+    quiet_transformers()
     kind = source_kind(model)
     record: dict = {"model": model, "source": kind}
     if kind == "demo":

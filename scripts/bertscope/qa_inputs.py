@@ -96,8 +96,13 @@ def _answer_window(example_id: str, length: int, room: int, stride: int, answer:
 
 
 def _kept_context(
-    example_id: str, context_length: int, question_length: int, answer: tuple[int, int], max_length: int,
-    long_context: str, stride: int,
+    example_id: str,
+    context_length: int,
+    question_length: int,
+    answer: tuple[int, int],
+    max_length: int,
+    long_context: str,
+    stride: int,
 ) -> tuple[int, int]:
     """Begin and end (exclusive) of the context tokens kept beside the question, by the long_context policy."""
     room = max_length - question_length - SPECIAL_TOKENS
@@ -211,6 +216,4 @@ def encode_example(
         "ref_position_ids": row([0] * length),
         "attention_mask": row([1] * length),
     }
-    return EncodedExample(
-        tensors, tokens, len(question_ids), true_start, true_end, token_to_explain, context_char_span
-    )
+    return EncodedExample(tensors, tokens, len(question_ids), true_start, true_end, token_to_explain, context_char_span)

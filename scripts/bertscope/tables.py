@@ -130,7 +130,9 @@ def distribution_rows(example: str, layer: int, token_index: int, token: str, co
     )
 
 
-def layer_summary_rows(example: str, layer: int, token_index: int, conductance: np.ndarray, delta: np.ndarray) -> pd.DataFrame:
+def layer_summary_rows(
+    example: str, layer: int, token_index: int, conductance: np.ndarray, delta: np.ndarray
+) -> pd.DataFrame:
     values = conductance[:, token_index, :].astype(np.float64)
     return pd.DataFrame(
         {
@@ -146,7 +148,13 @@ def layer_summary_rows(example: str, layer: int, token_index: int, conductance: 
 
 def delta_rows(example: str, source: str, layer: int | None, delta: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
-        {"example": example, "target": list(TARGETS), "source": source, "layer": layer, "delta": delta.astype(np.float64)}
+        {
+            "example": example,
+            "target": list(TARGETS),
+            "source": source,
+            "layer": layer,
+            "delta": delta.astype(np.float64),
+        }
     )
 
 

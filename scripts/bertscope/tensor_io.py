@@ -25,7 +25,7 @@ def load_tensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict, di
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt", device=device) as handle:
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
         record = json.loads(handle.metadata()[_RECORD_KEY])
     return tensors, record
 
@@ -35,7 +35,7 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as handle:
-        arrays = {name: handle.get_tensor(name) for name in handle.keys()}
+        arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
         record = json.loads(handle.metadata()[_RECORD_KEY])
     return arrays, record
 

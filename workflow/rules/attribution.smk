@@ -13,17 +13,17 @@ rule embedding_lig:
         code=ATTRIBUTION_CODE,
     output:
         attributions="results/attributions/{example}/embeddings.safetensors",
-    params:
-        **ATTRIBUTION_PARAMS,
-    threads: config["threads_per_job"]
-    resources:
-        gpu=1,
     log:
         "results/logs/embedding_lig/{example}.log",
     benchmark:
         "results/benchmarks/embedding_lig/{example}.tsv"
     conda:
         "../../environment.yml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+    params:
+        **ATTRIBUTION_PARAMS,
     script:
         "../../scripts/embedding_lig.py"
 
@@ -35,17 +35,17 @@ rule subembedding_lig:
         code=ATTRIBUTION_CODE,
     output:
         attributions="results/attributions/{example}/subembeddings.safetensors",
-    params:
-        **ATTRIBUTION_PARAMS,
-    threads: config["threads_per_job"]
-    resources:
-        gpu=1,
     log:
         "results/logs/subembedding_lig/{example}.log",
     benchmark:
         "results/benchmarks/subembedding_lig/{example}.tsv"
     conda:
         "../../environment.yml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+    params:
+        **ATTRIBUTION_PARAMS,
     script:
         "../../scripts/subembedding_lig.py"
 
@@ -56,18 +56,22 @@ rule layer_conductance:
         inputs="results/inputs/{example}.safetensors",
         code=ATTRIBUTION_CODE,
     output:
-        conductance=directory("results/attributions/{example}/conductance/layers_{first}-{last}"),
-    params:
-        layers=lambda wildcards: list(range(int(wildcards.first), int(wildcards.last) + 1)),
-        **ATTRIBUTION_PARAMS,
-    threads: config["threads_per_job"]
-    resources:
-        gpu=1,
+        conductance=directory(
+            "results/attributions/{example}/conductance/layers_{first}-{last}"
+        ),
     log:
         "results/logs/layer_conductance/{example}/layers_{first}-{last}.log",
     benchmark:
         "results/benchmarks/layer_conductance/{example}/layers_{first}-{last}.tsv"
     conda:
         "../../environment.yml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+    params:
+        **ATTRIBUTION_PARAMS,
+        layers=lambda wildcards: list(
+            range(int(wildcards.first), int(wildcards.last) + 1)
+        ),
     script:
         "../../scripts/layer_conductance.py"

@@ -23,10 +23,13 @@ except WorkflowError as error:
         "allowed values."
     ) from None
 
+
 def load_examples():
     try:
         from_file = (
-            load_examples_file(config["examples_file"], config["max_examples"]) if config["examples_file"] else {}
+            load_examples_file(config["examples_file"], config["max_examples"])
+            if config["examples_file"]
+            else {}
         )
         examples = merge_examples(config["examples"], from_file)
     except BertscopeError as error:
@@ -39,7 +42,13 @@ def load_examples():
 
 
 EXAMPLES = load_examples()
-TABLES = ["token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas"]
+TABLES = [
+    "token_attributions",
+    "token_distributions",
+    "layer_summary",
+    "predictions",
+    "convergence_deltas",
+]
 TARGETS = ["start", "end"]
 MODEL_DIR = "results/model"
 
@@ -52,7 +61,10 @@ wildcard_constraints:
 
 def lib(*modules):
     """The shared-package files a step imports: listed as inputs so that editing them reruns the step."""
-    return [str(SCRIPTS / "bertscope" / name) for name in ("__init__.py", "step.py", *modules)]
+    return [
+        str(SCRIPTS / "bertscope" / name)
+        for name in ("__init__.py", "step.py", *modules)
+    ]
 
 
 def inputs_path(example):
@@ -64,7 +76,9 @@ def num_layers():
     model_dir = checkpoints.model.get().output.model
     import json
 
-    return json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"]
+    return json.loads((Path(model_dir) / "config.json").read_text())[
+        "num_hidden_layers"
+    ]
 
 
 def conductance_dirs(example):
@@ -81,27 +95,47 @@ def table_paths():
 def tables_input(wildcards):
     return {
         "inputs": [inputs_path(example) for example in EXAMPLES],
-        "embeddings": [f"results/attributions/{example}/embeddings.safetensors" for example in EXAMPLES],
-        "subembeddings": [f"results/attributions/{example}/subembeddings.safetensors" for example in EXAMPLES],
-        "conductance": [path for example in EXAMPLES for path in conductance_dirs(example)],
+        "embeddings": [
+            f"results/attributions/{example}/embeddings.safetensors"
+            for example in EXAMPLES
+        ],
+        "subembeddings": [
+            f"results/attributions/{example}/subembeddings.safetensors"
+            for example in EXAMPLES
+        ],
+        "conductance": [
+            path for example in EXAMPLES for path in conductance_dirs(example)
+        ],
         "model": MODEL_DIR,
         "code": lib("tables.py", "tensor_io.py", "provenance.py"),
     }
 
 
 def figure_files(example, stem):
-    return [f"results/figures/{example}/{stem}.{fmt}" for fmt in config["figure_formats"]]
+    return [
+        f"results/figures/{example}/{stem}.{fmt}" for fmt in config["figure_formats"]
+    ]
 
 
 def reported_figure(stem, caption, subcategory):
     """A rule's outputs for one figure: every format, the first of them flagged for the Snakemake report."""
     first, *others = figure_files("{example}", stem)
-    flagged = report(first, caption=f"../report/{caption}.rst", category="{example}", subcategory=subcategory)
+    flagged = report(
+        first,
+        caption=f"../report/{caption}.rst",
+        category="{example}",
+        subcategory=subcategory,
+    )
     return [flagged, *others]
 
 
 def reported_page(path, caption, subcategory):
-    return report(path, caption=f"../report/{caption}.rst", category="{example}", subcategory=subcategory)
+    return report(
+        path,
+        caption=f"../report/{caption}.rst",
+        category="{example}",
+        subcategory=subcategory,
+    )
 
 
 def figure_paths():
@@ -111,11 +145,25 @@ def figure_paths():
         path
         for example in EXAMPLES
         for path in [
-            *expand("results/figures/{example}/token_attributions_{target}.html", example=example, target=TARGETS),
-            *expand("results/figures/{example}/top5_{target}.{ext}", example=example, target=TARGETS, ext=["html", "csv"]),
+            *expand(
+                "results/figures/{example}/token_attributions_{target}.html",
+                example=example,
+                target=TARGETS,
+            ),
+            *expand(
+                "results/figures/{example}/top5_{target}.{ext}",
+                example=example,
+                target=TARGETS,
+                ext=["html", "csv"],
+            ),
             *[
                 path
-                for stem in ("conductance_heatmap", "token_conductance_boxplot", "attribution_density", "attribution_entropy")
+                for stem in (
+                    "conductance_heatmap",
+                    "token_conductance_boxplot",
+                    "attribution_density",
+                    "attribution_entropy",
+                )
                 for target in TARGETS
                 for path in figure_files(example, f"{stem}_{target}")
             ],

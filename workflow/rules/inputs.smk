@@ -4,17 +4,17 @@ rule inputs:
         code=lib("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
     output:
         inputs="results/inputs/{example}.safetensors",
-    params:
-        example=lambda wildcards: EXAMPLES[wildcards.example],
-        long_context=config["long_context"],
-        stride=config["stride"],
-        device=config["device"],
-    threads: config["threads_per_job"]
     log:
         "results/logs/inputs/{example}.log",
     benchmark:
         "results/benchmarks/inputs/{example}.tsv"
     conda:
         "../../environment.yml"
+    threads: config["threads_per_job"]
+    params:
+        example=lambda wildcards: EXAMPLES[wildcards.example],
+        long_context=config["long_context"],
+        stride=config["stride"],
+        device=config["device"],
     script:
         "../../scripts/prepare_inputs.py"

@@ -1,20 +1,22 @@
 checkpoint model:
     input:
         local_model=local_model_files(config["model"]),
-        code=lib("plan.py", "model.py", "model_source.py", "demo_model.py", "provenance.py"),
+        code=lib(
+            "plan.py", "model.py", "model_source.py", "demo_model.py", "provenance.py"
+        ),
     output:
         model=directory(MODEL_DIR),
-    params:
-        # A function, since for a local model the path is also the prefix of the input files.
-        model=lambda wildcards: config["model"],
-        revision=config["model_revision"],
-        demo_seed=config["demo_seed"] if config["model"] == "demo" else None,
-    threads: config["threads_per_job"]
     log:
         "results/logs/model.log",
     benchmark:
         "results/benchmarks/model.tsv"
     conda:
         "../../environment.yml"
+    threads: config["threads_per_job"]
+    params:
+        # A function, since for a local model the path is also the prefix of the input files.
+        model=lambda wildcards: config["model"],
+        revision=config["model_revision"],
+        demo_seed=config["demo_seed"] if config["model"] == "demo" else None,
     script:
         "../../scripts/prepare_model.py"

@@ -6,11 +6,11 @@ rule provenance:
         code=lib("provenance.py", "model.py"),
     output:
         provenance="results/provenance.json",
-    params:
-        config=config,
     log:
         "results/logs/provenance.log",
     conda:
         "../../environment.yml"
+    params:
+        config=config,
     script:
         "../../scripts/write_provenance.py"

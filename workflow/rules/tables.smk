@@ -3,16 +3,16 @@ rule tables:
         unpack(tables_input),
     output:
         **table_paths(),
-    params:
-        examples=list(EXAMPLES),
-        tables=TABLES,
-        n_steps=config["n_steps"],
     log:
         "results/logs/tables.log",
     benchmark:
         "results/benchmarks/tables.tsv"
     conda:
         "../../environment.yml"
+    params:
+        examples=list(EXAMPLES),
+        tables=TABLES,
+        n_steps=config["n_steps"],
     script:
         "../../scripts/build_tables.py"
 
@@ -23,15 +23,19 @@ rule table_previews:
         code=lib("figures.py"),
     output:
         previews=[
-            report(f"results/tables/{table}.html", caption="../report/tables.rst", category="Tables")
+            report(
+                f"results/tables/{table}.html",
+                caption="../report/tables.rst",
+                category="Tables",
+            )
             for table in TABLES
         ],
-    params:
-        max_rows=500,
-        **figure_params(),
     log:
         "results/logs/table_previews.log",
     conda:
         "../../environment.yml"
+    params:
+        **figure_params(),
+        max_rows=500,
     script:
         "../../scripts/table_previews.py"
