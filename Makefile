@@ -6,7 +6,7 @@ CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 PAPER_MODEL ?= deepset/bert-base-cased-squad2
 
-.PHONY: setup run paper test lint dry-run clean
+.PHONY: setup run paper report test lint dry-run clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: setup
 
 paper: setup
 	$(SNAKEMAKE) --config model=$(PAPER_MODEL)
+
+report: setup
+	$(BIN)/snakemake --report results/report.html
 
 dry-run: setup
 	$(SNAKEMAKE) --dry-run

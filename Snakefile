@@ -14,6 +14,7 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/summary.smk"
 include: "workflow/rules/provenance.smk"
 
 
@@ -24,3 +25,4 @@ rule all:
         rules.table_previews.output,
         rules.provenance.output,
         figure_paths(),
+        rules.summary_figures.output,

@@ -10,7 +10,7 @@ and the end target, one LayerConductance call per layer and target) and differs 
   (segment A is ``[CLS] question [SEP]``). bertscope follows the convention, and so does this port;
 - ``n_steps`` is a parameter (the notebook uses captum's default, 50).
 
-    python bench/tutorial_procedure.py MODEL_DIR [--n-steps 50]
+    python bench/tutorial_procedure.py MODEL_DIR [--n-steps 50] [--threads N] [--examples examples.json]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import json
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +31,16 @@ CONTEXT = "It is important to us to include, empower and support humans of all k
 GROUND_TRUTH = "to include, empower and support humans of all kinds"
 
 
+def load(model_path, device="cpu"):
+    """The tutorial's model and tokenizer."""
+    model = BertForQuestionAnswering.from_pretrained(model_path)
+    model.to(torch.device(device))
+    model.eval()
+    model.zero_grad()
+    tokenizer = BertTokenizer.from_pretrained(model_path, do_lower_case=False)
+    return model, tokenizer
+
+
 def run_tutorial(
     model_path,
     question=QUESTION,
@@ -38,14 +49,15 @@ def run_tutorial(
     token_to_explain=23,
     n_steps=50,
     device="cpu",
+    loaded=None,
 ):
-    """Everything the tutorial computes, as numpy arrays (start and end kept apart, as in the notebook)."""
+    """Everything the tutorial computes, as numpy arrays (start and end kept apart, as in the notebook).
+
+    ``loaded`` is a (model, tokenizer) pair from :func:`load`, to explain several examples with one model;
+    ``token_to_explain=None`` explains the answer's last token.
+    """
     device = torch.device(device)
-    model = BertForQuestionAnswering.from_pretrained(model_path)
-    model.to(device)
-    model.eval()
-    model.zero_grad()
-    tokenizer = BertTokenizer.from_pretrained(model_path, do_lower_case=False)
+    model, tokenizer = loaded or load(model_path, device)
 
     def predict(inputs, token_type_ids=None, position_ids=None, attention_mask=None):
         output = model(inputs, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
@@ -107,6 +119,8 @@ def run_tutorial(
     ground_truth_tokens = tokenizer.encode(ground_truth, add_special_tokens=False)
     ground_truth_end_ind = indices.index(ground_truth_tokens[-1])
     ground_truth_start_ind = ground_truth_end_ind - len(ground_truth_tokens) + 1
+    if token_to_explain is None:
+        token_to_explain = ground_truth_end_ind
 
     start_scores, end_scores = predict(
         input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask
@@ -193,20 +207,29 @@ def main():
     parser.add_argument("model_dir")
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--examples",
+        help="a JSON list of {question, context, answer} to explain in turn with one model (default: the tutorial's)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    result = run_tutorial(args.model_dir, n_steps=args.n_steps)
-    print(
-        json.dumps(
-            {
-                "seconds": time.perf_counter() - started,
-                "predicted_start": result["predicted_start"],
-                "predicted_end": result["predicted_end"],
-            }
-        )
-    )
+    if args.examples:
+        loaded = load(args.model_dir)
+        for example in json.loads(Path(args.examples).read_text()):
+            run_tutorial(
+                args.model_dir,
+                question=example["question"],
+                text=example["context"],
+                ground_truth=example["answer"],
+                token_to_explain=None,
+                n_steps=args.n_steps,
+                loaded=loaded,
+            )
+    else:
+        run_tutorial(args.model_dir, n_steps=args.n_steps)
+    print(json.dumps({"seconds": time.perf_counter() - started}))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -96,6 +98,15 @@ def test_every_table_and_figure_is_produced(run_dir):
                     assert (figures / f"{stem}_{target}.{ext}").stat().st_size > 0, f"{stem}_{target}.{ext}"
 
 
+def test_cross_example_summary_is_produced(run_dir):
+    summary = run_dir / "results" / "figures" / "_summary"
+    for stem in ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas"):
+        for ext in ("png", "pdf"):
+            assert (summary / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
+    page = (summary / "examples.html").read_text()
+    assert "tutorial" in page and "repeated" in page
+
+
 def test_one_conductance_job_per_encoder_layer(run_dir):
     conductance = run_dir / "results" / "attributions" / "tutorial" / "conductance"
     assert sorted(path.name for path in conductance.iterdir()) == ["layers_01-01", "layers_02-02", "layers_03-03"]
@@ -138,6 +149,40 @@ def test_tables_equal_the_tutorial_procedure(run_dir, tiny_model_dir):
         np.testing.assert_allclose(predictions[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
+@pytest.fixture(scope="module")
+def report(run_dir):
+    completed = snakemake(run_dir, "--report", "results/report.html")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return run_dir / "results" / "report.html"
+
+
+def test_report_embeds_every_figure_and_table_preview(report):
+    text = report.read_text()
+    expected = [f"{table}.html" for table in SCHEMAS]
+    expected += [f"{stem}.png" for stem in ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas")]
+    for target in TARGETS:
+        expected += [f"token_attributions_{target}.html", f"top5_{target}.html"]
+        for stem in ("conductance_heatmap", "token_conductance_boxplot", "attribution_density", "attribution_entropy"):
+            expected.append(f"{stem}_{target}.png")
+    missing = [name for name in expected if f"{name};base64," not in text]
+    assert not missing, f"not embedded in the report: {missing}"
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="the render check needs Debian's chromium")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    completed = subprocess.run(
+        [
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", report.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    rendered = re.sub(r"<script.*?</script>", "", completed.stdout, flags=re.S)
+    for menu_entry in ("Workflow", "Statistics", "tutorial", "repeated", "Tables", "Summary"):
+        assert re.search(rf">\s*{menu_entry}\s*<", rendered), f"the rendered report has no '{menu_entry}' entry"
+
+
 def test_second_run_does_nothing(run_dir):
     assert dry_run_jobs(run_dir) == {}
 
@@ -163,6 +208,9 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "conductance_heatmaps",
         "token_boxplots",
         "attribution_densities",
+        "summary_figures",
+        "table_previews",
+        "provenance",
     }
     assert planned["layer_conductance"] == 6
     completed = snakemake(run_dir, "--cores", "2", "--config", f"n_steps={N_STEPS + 2}")

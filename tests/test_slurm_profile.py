@@ -19,7 +19,6 @@ import time
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, TUTORIAL_EXAMPLE
 
 pytest.importorskip(
@@ -32,8 +31,15 @@ LOCAL_PROFILE = REPO / "profiles" / "local"
 START_SLURM = REPO / "tests" / "slurm" / "start_slurm.sh"
 STOP_SLURM = REPO / "tests" / "slurm" / "stop_slurm.sh"
 GPU_RULES = ("inputs", "embedding_lig", "subembedding_lig", "layer_conductance")
-CPU_RULES = ("model", "tables", "token_attribution_html", "top5_tables", "conductance_heatmaps", "token_boxplots",
-             "attribution_densities")
+CPU_RULES = (
+    "model",
+    "tables",
+    "token_attribution_html",
+    "top5_tables",
+    "conductance_heatmaps",
+    "token_boxplots",
+    "attribution_densities",
+)
 ATTRIBUTION_TARGETS = (
     "results/attributions/tutorial/embeddings.safetensors",
     "results/attributions/tutorial/subembeddings.safetensors",
@@ -41,8 +47,13 @@ ATTRIBUTION_TARGETS = (
 )
 TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas")
 # Environment variables profiles/slurm reads; cleared so that the caller's own settings don't leak in.
-PROFILE_VARIABLES = ("BERTSCOPE_SLURM_PARTITION", "BERTSCOPE_SLURM_GPU_PARTITION", "BERTSCOPE_SLURM_ACCOUNT",
-                     "BERTSCOPE_SLURM_GPUS", "BERTSCOPE_SLURM_GPU_MODEL")
+PROFILE_VARIABLES = (
+    "BERTSCOPE_SLURM_PARTITION",
+    "BERTSCOPE_SLURM_GPU_PARTITION",
+    "BERTSCOPE_SLURM_ACCOUNT",
+    "BERTSCOPE_SLURM_GPUS",
+    "BERTSCOPE_SLURM_GPU_MODEL",
+)
 
 
 def snakemake(workdir, *args, env=None, timeout=600):
@@ -199,8 +210,9 @@ def slurm_cluster():
     started = re.findall(r"^started: (\w+)$", completed.stdout, flags=re.MULTILINE)
     try:
         if completed.returncode != 0:
-            reason = f"tests/slurm/start_slurm.sh could not start SLURM (exit {completed.returncode}):\n" + (
-                completed.stderr[-3000:]
+            reason = (
+                f"tests/slurm/start_slurm.sh could not start SLURM (exit {completed.returncode}):\n"
+                + (completed.stderr[-3000:])
             )
             if forced and completed.returncode != 2:
                 pytest.fail(reason)

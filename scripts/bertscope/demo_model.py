@@ -1,21 +1,25 @@
 """Build a small, offline BERT question-answering model for the Captum tutorial example.
 
-The Captum tutorial "Interpreting BERT Models (Part 1)" explains a SQuAD fine-tuned
-bert-base-cased model, which cannot be downloaded here. This module trains a stand-in
-instead: a 12-layer, narrow `BertForQuestionAnswering` on generated extractive-QA data,
-with a cased WordPiece vocabulary that tokenizes the tutorial's text exactly like
+The Captum tutorial "Interpreting BERT Models (Part 1)" explains a SQuAD fine-tuned bert-base-cased model, which
+cannot be downloaded here. This module trains a stand-in instead: a 12-layer, narrow `BertForQuestionAnswering` on
+generated extractive-QA data, with a cased WordPiece vocabulary that tokenizes the tutorial's text exactly like
 bert-base-cased does ("empower" becomes "em ##power").
+
+Each generated context holds one fact, "It is ADJ to TARGET VERB_PHRASE [because REASON].", among filler sentences;
+a "What is ADJ to TARGET?" question asks for the verb phrase and a "Why is it ADJ to TARGET?" question for the reason.
+The model must therefore read the question's wh-word, but it never has to pick between competing facts: a 12-layer,
+64-wide BERT does not learn that kind of question-to-context matching in the CPU budget of about a minute.
 """
 
 from __future__ import annotations
 
 import random
+import statistics
 import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tokenizers import pre_tokenizers
 from transformers import BertConfig, BertForQuestionAnswering, BertTokenizer
@@ -48,6 +52,11 @@ _OBJECTS = (
     "patients in the city", "readers of all kinds", "farmers near the river",
     "artists from abroad", "girls and boys", "the elderly",
 )  # fmt: skip
+_REASONS = (
+    "everyone deserves a chance", "we care about them", "it builds trust",
+    "nobody else will", "they need it most", "it makes the world better",
+    "our founders asked for it", "it helps us grow",
+)  # fmt: skip
 _FILLER_SENTENCES = (
     "We meet every week.",
     "The weather was warm.",
@@ -62,24 +71,23 @@ _NUM_HELDOUT = 300
 # The tutorial example is repeated so that the model reliably gets it right for any seed.
 _TUTORIAL_REPEATS = 20
 
-_TRAIN_STEPS = 700
+_TRAIN_STEPS = 500
 _BATCH_SIZE = 32
 _LEARNING_RATE = 1e-3
-_WARMUP_STEPS = 70
+_WARMUP_FRACTION = 0.1
 _FINAL_LOSS_WINDOW = 50
-_GRAD_CLIP = 0.0
-_INIT_RANGE = 0.02
 
 
 @dataclass(frozen=True)
 class _QAExample:
     question: str
     context: str
+    answer: str
     answer_start: int  # character offset of the answer in the context
 
     @property
     def answer_end(self) -> int:
-        return self.context.index(".", self.answer_start)
+        return self.answer_start + len(self.answer)
 
 
 def _verb_phrase(rng: random.Random) -> str:
@@ -89,32 +97,25 @@ def _verb_phrase(rng: random.Random) -> str:
 
 
 def _generate_example(rng: random.Random) -> _QAExample:
-    """One context of 1-3 "It is ADJ to TARGET VERB_PHRASE." sentences, maybe with filler, and a question about one."""
-    num_facts = rng.randint(1, 3)
-    keys: list[tuple[str, str]] = []
-    while len(keys) < num_facts:
-        key = (rng.choice(_ADJECTIVES), rng.choice(_TARGETS))
-        if key not in keys:
-            keys.append(key)
-    sentences = [f"It is {adjective} to {target} {_verb_phrase(rng)}." for adjective, target in keys]
-    if rng.random() < 0.3:
-        sentences.append(rng.choice(_FILLER_SENTENCES))
+    """A fact "It is ADJ to TARGET VERB_PHRASE [because REASON]." among filler sentences, and a What/Why question."""
+    adjective, target = rng.choice(_ADJECTIVES), rng.choice(_TARGETS)
+    verb_phrase = _verb_phrase(rng)
+    reason = rng.choice(_REASONS) if rng.random() < 0.5 else None
+    fact = f"It is {adjective} to {target} {verb_phrase}" + (f" because {reason}." if reason else ".")
+    sentences = [fact, *rng.sample(_FILLER_SENTENCES, rng.randint(0, 2))]
     rng.shuffle(sentences)
-
-    adjective, target = keys[0]
-    prefix = f"It is {adjective} to {target} "
     context = " ".join(sentences)
-    return _QAExample(
-        question=f"What is {adjective} to {target}?",
-        context=context,
-        answer_start=context.index(prefix) + len(prefix),
-    )
+    if reason and rng.random() < 0.5:
+        question, answer = f"Why is it {adjective} to {target}?", f"because {reason}"
+    else:
+        question, answer = f"What is {adjective} to {target}?", verb_phrase
+    return _QAExample(question, context, answer, context.index(answer, context.index(fact)))
 
 
 def _generate_splits(seed: int) -> tuple[list[_QAExample], list[_QAExample]]:
     """Unique generated examples, split into (train, held-out); the tutorial example is only in train."""
     rng = random.Random(seed)
-    tutorial = _QAExample(TUTORIAL_QUESTION, TUTORIAL_CONTEXT, TUTORIAL_CONTEXT.index(TUTORIAL_ANSWER))
+    tutorial = _QAExample(TUTORIAL_QUESTION, TUTORIAL_CONTEXT, TUTORIAL_ANSWER, TUTORIAL_CONTEXT.index(TUTORIAL_ANSWER))
     examples: dict[tuple[str, str], _QAExample] = {}
     while len(examples) < _NUM_EXAMPLES:
         example = _generate_example(rng)
@@ -141,15 +142,15 @@ def _build_vocab(texts: list[str]) -> dict[str, int]:
     return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
 
 
-def _encode(tokenizer: BertTokenizer, question: str, context: str) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+def _encode(
+    tokenizer: BertTokenizer, question: str, context: str
+) -> tuple[list[int], list[int], list[tuple[int, int]]]:
     """`[CLS] question [SEP] context [SEP]` ids, token type ids, and the context tokens' character offsets."""
     question_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
     context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
-    input_ids = (
-        [tokenizer.cls_token_id, *question_ids, tokenizer.sep_token_id]
-        + [*context_encoding["input_ids"], tokenizer.sep_token_id]
-    )
-    token_type_ids = [0] * (len(question_ids) + 2) + [1] * (len(context_encoding["input_ids"]) + 1)
+    context_ids = context_encoding["input_ids"]
+    input_ids = [tokenizer.cls_token_id, *question_ids, tokenizer.sep_token_id, *context_ids, tokenizer.sep_token_id]
+    token_type_ids = [0] * (len(question_ids) + 2) + [1] * (len(context_ids) + 1)
     return input_ids, token_type_ids, context_encoding["offset_mapping"]
 
 
@@ -194,17 +195,16 @@ def _make_model(vocab_size: int, pad_token_id: int) -> BertForQuestionAnswering:
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         pad_token_id=pad_token_id,
-        initializer_range=_INIT_RANGE,
     )
     return BertForQuestionAnswering(config)
 
 
-def _train(model: BertForQuestionAnswering, data: dict[str, torch.Tensor], seed: int) -> list[float]:
-    """AdamW with linear warm-up and decay; returns the loss of every step."""
+def _train(model: BertForQuestionAnswering, data: dict[str, torch.Tensor], seed: int, steps: int) -> list[float]:
+    """AdamW with linear warm-up and decay, then eval mode; returns the loss of every step."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=_LEARNING_RATE, weight_decay=0.01)
+    warmup_steps = max(1, round(steps * _WARMUP_FRACTION))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / _WARMUP_STEPS, (_TRAIN_STEPS - step) / (_TRAIN_STEPS - _WARMUP_STEPS)),
+        optimizer, lambda step: min((step + 1) / warmup_steps, (steps - step) / (steps - warmup_steps + 1))
     )
     batch_order = torch.Generator().manual_seed(seed)
     num_examples = len(data["input_ids"])
@@ -212,7 +212,7 @@ def _train(model: BertForQuestionAnswering, data: dict[str, torch.Tensor], seed:
     cursor = 0
     losses = []
     model.train()
-    for _ in range(_TRAIN_STEPS):
+    for _ in range(steps):
         if cursor + _BATCH_SIZE > num_examples:
             permutation, cursor = torch.randperm(num_examples, generator=batch_order), 0
         indices = permutation[cursor : cursor + _BATCH_SIZE]
@@ -224,8 +224,6 @@ def _train(model: BertForQuestionAnswering, data: dict[str, torch.Tensor], seed:
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
-        if _GRAD_CLIP:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), _GRAD_CLIP)
         optimizer.step()
         scheduler.step()
         losses.append(loss.item())
@@ -259,14 +257,16 @@ def build_demo_model(output_dir, seed: int = 0, threads: int | None = None) -> d
     try:
         torch.manual_seed(seed)
         train_examples, heldout_examples = _generate_splits(seed)
-        vocab = _build_vocab([text for example in train_examples + heldout_examples for text in (example.question, example.context)])
+        vocab = _build_vocab(
+            [text for example in train_examples + heldout_examples for text in (example.question, example.context)]
+        )
         tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, clean_up_tokenization_spaces=True)
         train_data = _to_tensors(tokenizer, train_examples)
         heldout_data = _to_tensors(tokenizer, heldout_examples)
 
         model = _make_model(len(vocab), tokenizer.pad_token_id)
         train_started = time.perf_counter()
-        losses = _train(model, train_data, seed)
+        losses = _train(model, train_data, seed, _TRAIN_STEPS)
         train_seconds = time.perf_counter() - train_started
 
         heldout_starts, heldout_ends = _predict_spans(model, heldout_data)
@@ -300,7 +300,7 @@ def build_demo_model(output_dir, seed: int = 0, threads: int | None = None) -> d
         "train_steps": _TRAIN_STEPS,
         "train_seconds": round(train_seconds, 2),
         "build_seconds": round(time.perf_counter() - started, 2),
-        "final_loss": float(np.mean(losses[-_FINAL_LOSS_WINDOW:])),
+        "final_loss": statistics.fmean(losses[-_FINAL_LOSS_WINDOW:]),
         "heldout_exact_match": float(exact.float().mean()),
         "tutorial_start": int(tutorial_start),
         "tutorial_end": int(tutorial_end),

@@ -50,6 +50,8 @@ TABLES = [
     "convergence_deltas",
 ]
 TARGETS = ["start", "end"]
+# Example ids start with a letter or digit, so this folder can never be an example's.
+SUMMARY = "_summary"
 MODEL_DIR = "results/model"
 
 
@@ -117,23 +119,25 @@ def figure_files(example, stem):
     ]
 
 
-def reported_figure(stem, caption, subcategory):
+def reported_figure(
+    stem, caption, subcategory=None, example="{example}", category="{example}"
+):
     """A rule's outputs for one figure: every format, the first of them flagged for the Snakemake report."""
-    first, *others = figure_files("{example}", stem)
+    first, *others = figure_files(example, stem)
     flagged = report(
         first,
         caption=f"../report/{caption}.rst",
-        category="{example}",
+        category=category,
         subcategory=subcategory,
     )
     return [flagged, *others]
 
 
-def reported_page(path, caption, subcategory):
+def reported_page(path, caption, subcategory=None, category="{example}"):
     return report(
         path,
         caption=f"../report/{caption}.rst",
-        category="{example}",
+        category=category,
         subcategory=subcategory,
     )
 

@@ -1,0 +1,271 @@
+"""The cross-example summary step, run on synthetic tables of examples with different token counts."""
+
+from __future__ import annotations
+
+import html
+import importlib
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bertscope import TARGETS, BertscopeError
+from bertscope.tables import conform, delta_rows, layer_summary_rows, token_rows, write_table
+
+LAYERS, HIDDEN = 3, 40
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGURES = ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas")
+
+# id → (tokens, true_start, true_end, predicted answer). Token counts differ; 'short' has its answer first in the
+# context (no context before it), 'long' has its answer last (no context after it).
+EXAMPLES = {
+    "tutorial": (["[CLS]", "What", "is", "it", "?", "[SEP]", "It", "is", "us", "now", ".", "[SEP]"], 8, 8, "us"),
+    "short": (["[CLS]", "Who", "?", "[SEP]", "<b>&", "kinds", "[SEP]"], 4, 4, "<b>&"),
+    "long": (
+        ["[CLS]", "Where", "is", "help", "?", "[SEP]", "We", "help", "them", "it", "all", "kinds", "[SEP]"],
+        9,
+        11,
+        "it all kinds",
+    ),
+}
+
+
+def build_tables(directory: Path, examples: dict, seed: int = 0, zero_delta: bool = False) -> dict[str, Path]:
+    rng = np.random.default_rng(seed)
+    frames: dict[str, list[pd.DataFrame]] = {"token_attributions": [], "layer_summary": [], "convergence_deltas": []}
+    predictions = []
+    for example, (tokens, start, end, answer) in examples.items():
+        frames["convergence_deltas"].append(delta_rows(example, "embeddings", None, rng.normal(size=2) * 1e-2))
+        frames["convergence_deltas"].append(delta_rows(example, "subembeddings", None, rng.normal(size=2) * 1e-3))
+        for layer in range(1, LAYERS + 1):
+            conductance = rng.normal(size=(2, len(tokens), HIDDEN))
+            summed = conductance.sum(-1)
+            summary = summed / np.linalg.norm(summed, axis=-1, keepdims=True)
+            frames["token_attributions"].append(token_rows(example, "layer", layer, tokens, summary))
+            frames["layer_summary"].append(layer_summary_rows(example, layer, end, conductance, rng.normal(size=2)))
+            delta = np.zeros(2) if zero_delta and layer == 1 else rng.normal(size=2) * 1e-4
+            frames["convergence_deltas"].append(delta_rows(example, "layer", layer, delta))
+        frames["token_attributions"].append(
+            token_rows(example, "embeddings", None, tokens, rng.normal(size=(2, len(tokens))))
+        )
+        predictions.append(
+            {
+                "example": example,
+                "predicted_start": start,
+                "predicted_end": end + 1,
+                "predicted_answer": answer,
+                "start_prob": rng.uniform(),
+                "end_prob": rng.uniform(),
+                "true_start": start,
+                "true_end": end,
+                "delta_start": 0.0,
+                "delta_end": 0.0,
+            }
+        )
+    tables = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+    tables["predictions"] = conform(pd.DataFrame(predictions), "predictions")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for table, frame in tables.items():
+        paths[table] = directory / f"{table}.parquet"
+        write_table(frame, table, paths[table], {"bertscope.model": "tiny"})
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, Path]:
+    return build_tables(tmp_path_factory.mktemp("summary_tables"), EXAMPLES)
+
+
+@pytest.fixture(scope="module")
+def one_example_tables(tmp_path_factory) -> dict[str, Path]:
+    return build_tables(tmp_path_factory.mktemp("one_example"), {"tutorial": EXAMPLES["tutorial"]}, seed=1)
+
+
+def run(tables: dict[str, Path], directory: Path) -> dict:
+    output = {name: [directory / f"{name}.png", directory / f"{name}.svg"] for name in FIGURES}
+    output["summary_html"] = directory / "examples.html"
+    smk = SimpleNamespace(
+        input=SimpleNamespace(**{name: str(path) for name, path in tables.items()}),
+        output=SimpleNamespace(**output),
+        params=SimpleNamespace(model="tiny-bert", n_steps=7),
+        wildcards=SimpleNamespace(),
+        log=[],
+    )
+    importlib.import_module("plot_summary").main(smk)
+    return output
+
+
+def layer_rows(tables) -> pd.DataFrame:
+    frame = pd.read_parquet(tables["token_attributions"], filters=[("source", "==", "layer")])
+    return frame.assign(layer=frame["layer"].astype(int))
+
+
+@pytest.mark.parametrize("which", ["tables", "one_example_tables"])
+def test_writes_exactly_its_outputs(which, request, tmp_path):
+    paths = run(request.getfixturevalue(which), tmp_path)
+    flat = [path for value in paths.values() for path in (value if isinstance(value, list) else [value])]
+    assert sorted(tmp_path.iterdir()) == sorted(flat), "only the declared outputs, no leftovers"
+    examples = 3 if which == "tables" else 1
+    for path in flat:
+        data = path.read_bytes()
+        if path.suffix == ".png":
+            assert data.startswith(PNG_SIGNATURE), path
+        elif path.suffix == ".svg":
+            assert ElementTree.fromstring(data).tag.endswith("svg"), path
+        else:
+            text = data.decode("utf-8")
+            assert text.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in text
+            assert f"model: tiny-bert · n_steps: 7 · examples: {examples}" in text
+
+
+def test_token_categories_follow_the_input_layout():
+    from plot_summary import CATEGORIES, token_categories
+
+    tokens, start, end, _ = EXAMPLES["tutorial"]
+    names = [CATEGORIES[i] for i in token_categories(tokens, start, end, "tutorial")]
+    assert names == [
+        "[CLS]",
+        *["Question"] * 4,
+        "First [SEP]",
+        *["Context before answer"] * 2,
+        "Answer",
+        *["Context after answer"] * 2,
+        "Final [SEP]",
+    ]
+    tokens, start, end, _ = EXAMPLES["short"]
+    names = [CATEGORIES[i] for i in token_categories(tokens, start, end, "short")]
+    assert "Context before answer" not in names and names[4:6] == ["Answer", "Context after answer"]
+
+
+@pytest.mark.parametrize(("start", "end"), [(5, 5), (2, 3), (11, 11), (9, 8)])
+def test_answer_outside_the_context_is_a_table_error(start, end):
+    from plot_summary import token_categories
+
+    with pytest.raises(BertscopeError, match=r"example 'tutorial'.*rebuild the tables"):
+        token_categories(EXAMPLES["tutorial"][0], start, end, "tutorial")
+
+
+def test_mean_layer_attribution_is_the_mean_of_category_sums(tables):
+    from plot_summary import CATEGORIES, mean_layer_attribution
+
+    grids = mean_layer_attribution(layer_rows(tables), pd.read_parquet(tables["predictions"]))
+    assert list(grids) == list(TARGETS)
+    rows = layer_rows(tables)
+    for target, grid in grids.items():
+        assert grid.shape == (LAYERS, len(CATEGORIES))
+        assert list(grid.index) == list(range(1, LAYERS + 1)) and list(grid.columns) == list(CATEGORIES)
+        for layer in range(1, LAYERS + 1):
+            answers, before = [], []
+            for example, (_, start, end, _) in EXAMPLES.items():
+                selected = rows[(rows["example"] == example) & (rows["target"] == target) & (rows["layer"] == layer)]
+                values = selected.sort_values("token_index")["attribution"].to_numpy()
+                answers.append(values[start : end + 1].sum())
+                first_sep = EXAMPLES[example][0].index("[SEP]")
+                before.append(values[first_sep + 1 : start].sum())  # empty for 'short': 0
+            assert grid.at[layer, "Answer"] == pytest.approx(np.mean(answers))
+            assert grid.at[layer, "Context before answer"] == pytest.approx(np.mean(before))
+            total = rows.loc[(rows["target"] == target) & (rows["layer"] == layer), "attribution"].sum() / len(EXAMPLES)
+            assert grid.loc[layer].sum() == pytest.approx(total), "every token is in exactly one category"
+
+
+def test_heatmap_has_one_row_per_layer_in_each_panel(tables):
+    from plot_summary import CATEGORIES, mean_layer_attribution, mean_layer_heatmap
+
+    fig = mean_layer_heatmap(mean_layer_attribution(layer_rows(tables), pd.read_parquet(tables["predictions"])), 3)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [f"{target} position" for target in TARGETS]
+    for ax in panels:
+        assert [label.get_text() for label in ax.get_yticklabels()] == [str(n) for n in range(1, LAYERS + 1)]
+        assert len(ax.get_xticklabels()) == len(CATEGORIES)
+    assert panels[0].get_ylabel() == "Layers"
+
+
+def test_entropy_medians_and_band_are_numpy_statistics(tables):
+    from plot_summary import entropy_figure, entropy_quantiles
+
+    summary = pd.read_parquet(tables["layer_summary"])
+    stats = entropy_quantiles(summary)
+    assert len(stats) == len(TARGETS) * LAYERS and set(stats["examples"]) == {len(EXAMPLES)}
+    for row in stats.itertuples():
+        values = summary.query("target == @row.target and layer == @row.layer")["entropy"].to_numpy()
+        assert len(values) == len(EXAMPLES)
+        assert row.median == pytest.approx(np.median(values))
+        assert (row.q1, row.q3) == pytest.approx(tuple(np.percentile(values, [25, 75])))
+    fig = entropy_figure(stats, len(EXAMPLES))
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Layers", "Entropy (bits)")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    for target in TARGETS:
+        line = lines[f"{target}: median"]
+        expected = summary[summary["target"] == target].groupby("layer")["entropy"].agg(np.median)
+        np.testing.assert_array_equal(line.get_xdata(), expected.index.to_numpy())
+        np.testing.assert_allclose(line.get_ydata(), expected.to_numpy())
+
+
+def test_one_example_band_collapses_to_its_values(one_example_tables):
+    from plot_summary import entropy_quantiles
+
+    summary = pd.read_parquet(one_example_tables["layer_summary"])
+    stats = entropy_quantiles(summary).merge(summary, on=["target", "layer"])
+    np.testing.assert_allclose(stats["median"], stats["entropy"])
+    np.testing.assert_allclose(stats["q1"], stats["entropy"])
+    np.testing.assert_allclose(stats["q3"], stats["entropy"])
+
+
+def test_convergence_figure_counts_every_attribution(tables):
+    from plot_summary import delta_figure, delta_magnitudes
+
+    deltas = pd.read_parquet(tables["convergence_deltas"])
+    fig = delta_figure(delta_magnitudes(deltas), len(EXAMPLES))
+    ax = fig.axes[0]
+    assert ax.get_title().startswith(f"Convergence deltas of {len(deltas)} attributions (3 examples")
+    assert ax.get_xscale() == "log"
+    assert [label.get_text() for label in ax.get_yticklabels()] == [
+        f"embeddings (n={2 * len(EXAMPLES)})",
+        f"subembeddings (n={2 * len(EXAMPLES)})",
+        f"layer (n={2 * LAYERS * len(EXAMPLES)})",
+    ]
+    median = [line for line in ax.get_lines() if line.get_label().startswith("median")]
+    assert len(median) == 1 and median[0].get_xdata()[0] == pytest.approx(np.median(deltas["delta"].abs()))
+
+
+def test_zero_deltas_use_a_symmetric_log_scale(tmp_path):
+    from plot_summary import delta_figure, delta_magnitudes
+
+    paths = build_tables(tmp_path / "tables", EXAMPLES, zero_delta=True)
+    deltas = pd.read_parquet(paths["convergence_deltas"])
+    assert (deltas["delta"] == 0).any()
+    assert delta_figure(delta_magnitudes(deltas), len(EXAMPLES)).axes[0].get_xscale() == "symlog"
+    run(paths, tmp_path / "figures")
+
+
+def test_examples_page_lists_every_example(tables, tmp_path):
+    output = run(tables, tmp_path)
+    text = output["summary_html"].read_text()
+    deltas = pd.read_parquet(tables["convergence_deltas"])
+    predictions = pd.read_parquet(tables["predictions"]).set_index("example")
+    assert "<b>&" not in text and "<td>&lt;b&gt;&amp;</td>" in text
+    for example, (_, start, end, answer) in EXAMPLES.items():
+        largest = deltas.loc[deltas["example"] == example, "delta"].abs().max()
+        row = (
+            f"<tr><td>{example}</td><td>{html.escape(answer)}</td>"
+            f'<td class="num">{start}</td><td class="num">{end}</td>'
+            f'<td class="num">{start}</td><td class="num">{end + 1}</td>'
+            f'<td class="num">{predictions.at[example, "start_prob"]:.3f}</td>'
+            f'<td class="num">{predictions.at[example, "end_prob"]:.3f}</td>'
+            f'<td class="num">{largest:.3g}</td></tr>'
+        )
+        assert row in text, example
+    assert text.count("<tr><td>") == len(EXAMPLES)
+
+
+def test_example_without_prediction_is_a_table_error(tables, tmp_path):
+    from plot_summary import mean_layer_attribution
+
+    predictions = pd.read_parquet(tables["predictions"]).query("example != 'long'")
+    with pytest.raises(BertscopeError, match="table predictions: no row for example 'long'"):
+        mean_layer_attribution(layer_rows(tables), predictions)
