@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 
 from bertscope import BertscopeError
@@ -79,9 +80,42 @@ def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
     return path, path.name
 
 
+def _qa_skeleton(model_dir: Path, model: str):
+    """The model's architecture without its weights (on the meta device): enough to check it is a BERT QA model."""
+    import torch
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+        with torch.device("meta"):
+            skeleton = AutoModelForQuestionAnswering.from_config(config)
+    except ValueError as error:
+        raise BertscopeError(
+            f"config field 'model': '{model}' has no question-answering head transformers can build ({error}). "
+            "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
+        ) from error
+    check_bert_qa(skeleton, model)
+    return skeleton
+
+
+def _copy_weights(source_dir: Path, output_dir: Path) -> None:
+    """The weights as model.safetensors: copied when they already are, converted from pytorch_model.bin otherwise.
+
+    A copy rather than a link, so that rewriting the source model in place cannot change these results' weights.
+    """
+    from transformers import AutoModelForQuestionAnswering
+
+    source, target = source_dir / "model.safetensors", output_dir / "model.safetensors"
+    if not source.is_file():
+        AutoModelForQuestionAnswering.from_pretrained(source_dir).save_pretrained(output_dir)
+        return
+    shutil.copy(source_dir / "config.json", output_dir / "config.json")
+    shutil.copy(source, target)
+
+
 def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed: int, threads: int) -> dict:
     """Fill ``output_dir`` with the normalised model directory and return what ``source.json`` records."""
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoTokenizer
 
     quiet_transformers()
     kind = source_kind(model)
@@ -91,7 +125,6 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed:
 
         record["training"] = build_demo_model(output_dir, seed=demo_seed, threads=threads)
         record["demo_seed"] = demo_seed
-        source_dir = output_dir
     else:
         if kind == "hub":
             source_dir, commit = download_from_hub(model, revision)
@@ -99,19 +132,10 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed:
         else:
             source_dir = Path(model).expanduser().resolve()
         check_model_dir(source_dir)
-        try:
-            loaded = AutoModelForQuestionAnswering.from_pretrained(source_dir)
-        except ValueError as error:
-            raise BertscopeError(
-                f"config field 'model': '{model}' has no question-answering head transformers can load ({error}). "
-                "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
-            ) from error
-        check_bert_qa(loaded, model)
-        loaded.save_pretrained(output_dir)
+        _qa_skeleton(source_dir, model)
+        _copy_weights(source_dir, output_dir)
         AutoTokenizer.from_pretrained(source_dir).save_pretrained(output_dir)
-    loaded = AutoModelForQuestionAnswering.from_pretrained(output_dir)
-    check_bert_qa(loaded, model)
-    record["num_hidden_layers"] = loaded.config.num_hidden_layers
+    record["num_hidden_layers"] = _qa_skeleton(output_dir, model).config.num_hidden_layers
     record["weights_sha256"] = weights_sha256(output_dir)
     (output_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
