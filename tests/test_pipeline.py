@@ -8,16 +8,13 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from compare_with_tutorial import compare
 from conftest import REPO, TUTORIAL_EXAMPLE
 
 from bertscope.tables import SCHEMAS
-
-sys.path.insert(0, str(REPO / "bench"))
-from tutorial_procedure import run_tutorial
 
 N_STEPS = 20
 TARGETS = ("start", "end")
@@ -122,31 +119,19 @@ def test_repeated_word_example_is_located_in_the_context(run_dir):
 
 
 def test_tables_equal_the_tutorial_procedure(run_dir, tiny_model_dir):
-    expected = run_tutorial(tiny_model_dir, n_steps=N_STEPS)
-    tokens = read_table(run_dir, "token_attributions").query("example == 'tutorial'")
-    close = {"rtol": 1e-4, "atol": 1e-6}
-    for target in TARGETS:
-        rows = tokens[tokens["target"] == target]
-        for source in ("embeddings", "word", "token_type", "position"):
-            got = rows[rows["source"] == source].sort_values("token_index")
-            assert got["token"].tolist() == expected["tokens"]
-            np.testing.assert_allclose(got["attribution"], expected[f"{source}_{target}"], **close, err_msg=source)
-        layers = rows[rows["source"] == "layer"].pivot(index="layer", columns="token_index", values="attribution")
-        np.testing.assert_allclose(layers.to_numpy(), expected[f"layers_{target}"], **close)
-
-        distributions = read_table(run_dir, "token_distributions").query("example == 'tutorial' and target == @target")
-        matrix = distributions.pivot(index="layer", columns="dim", values="attribution").to_numpy()
-        np.testing.assert_allclose(matrix, expected[f"distribution_{target}"], **close)
-        summary = read_table(run_dir, "layer_summary").query("example == 'tutorial' and target == @target")
-        summary = summary.sort_values("layer")
-        np.testing.assert_allclose(summary["total_attribution"], expected[f"total_attribution_{target}"], **close)
-        np.testing.assert_allclose(summary["entropy"], expected[f"entropy_{target}"], **close)
-
-    predictions = read_table(run_dir, "predictions").set_index("example").loc["tutorial"]
-    for key in ("predicted_start", "predicted_end", "true_start", "true_end"):
-        assert predictions[key] == expected[key], key
-    for key in ("start_prob", "end_prob", "delta_start", "delta_end"):
-        np.testing.assert_allclose(predictions[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    differences = compare(
+        run_dir / "results" / "tables",
+        tiny_model_dir,
+        "tutorial",
+        TUTORIAL_EXAMPLE["question"],
+        TUTORIAL_EXAMPLE["context"],
+        TUTORIAL_EXAMPLE["answer"],
+        TUTORIAL_EXAMPLE["token_to_explain"],
+        N_STEPS,
+    )
+    assert len(differences) == 24
+    too_far = {name: difference for name, difference in differences.items() if difference > 1e-4}
+    assert not too_far, too_far
 
 
 @pytest.fixture(scope="module")

@@ -238,6 +238,10 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
         "squeue",
         "--slurm-init-seconds-before-status-checks",
         "2",
+        "--seconds-between-status-checks",
+        "2",
+        # The tables need every kind of job that asks SLURM for resources; the figures would add only CPU jobs.
+        *(f"results/tables/{table}.parquet" for table in TABLES),
         env={"SLURM_CONF": slurm_cluster},
         timeout=420,
     )

@@ -1,0 +1,114 @@
+"""Check a finished run's tables against the tutorial's procedure run by hand on the same model.
+
+    .venv/bin/python bench/compare_with_tutorial.py [--results results] [--example tutorial]
+
+Reruns bench/tutorial_procedure.py on the run's model (results/model) with the run's n_steps and the example's
+question, context and answer, and prints, per quantity, the largest relative difference from the run's Parquet
+tables (|a - b| / max(|b|, atol)); it exits 1 if any exceeds --rtol (default 1e-4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tutorial_procedure import run_tutorial
+
+TARGETS = ("start", "end")
+
+
+def relative_difference(got, expected, atol: float) -> float:
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    return float((np.abs(got - expected) / np.maximum(np.abs(expected), atol)).max())
+
+
+def compare(
+    tables: Path,
+    model_dir: Path,
+    example: str,
+    question: str,
+    context: str,
+    answer: str,
+    token_to_explain: int,
+    n_steps: int,
+    atol: float = 1e-6,
+) -> dict[str, float]:
+    """Largest relative difference per quantity between the tables and the tutorial's procedure."""
+    expected = run_tutorial(
+        model_dir,
+        question=question,
+        text=context,
+        ground_truth=answer,
+        token_to_explain=token_to_explain,
+        n_steps=n_steps,
+    )
+
+    def read(table):
+        frame = pd.read_parquet(tables / f"{table}.parquet")
+        return frame[frame["example"] == example]
+
+    tokens, distributions, summary = read("token_attributions"), read("token_distributions"), read("layer_summary")
+    differences = {}
+    for target in TARGETS:
+        rows = tokens[tokens["target"] == target]
+        for source in ("embeddings", "word", "token_type", "position"):
+            got = rows[rows["source"] == source].sort_values("token_index")
+            if got["token"].tolist() != expected["tokens"]:
+                raise ValueError(f"{source} {target}: the tokens differ from the tutorial's")
+            differences[f"{source} {target}"] = relative_difference(
+                got["attribution"], expected[f"{source}_{target}"], atol
+            )
+        layers = rows[rows["source"] == "layer"].pivot(index="layer", columns="token_index", values="attribution")
+        differences[f"layers {target}"] = relative_difference(layers, expected[f"layers_{target}"], atol)
+        matrix = distributions[distributions["target"] == target].pivot(
+            index="layer", columns="dim", values="attribution"
+        )
+        differences[f"distribution {target}"] = relative_difference(matrix, expected[f"distribution_{target}"], atol)
+        per_layer = summary[summary["target"] == target].sort_values("layer")
+        for column in ("total_attribution", "entropy"):
+            differences[f"{column} {target}"] = relative_difference(
+                per_layer[column], expected[f"{column}_{target}"], atol
+            )
+    predictions = read("predictions").iloc[0]
+    for key in ("predicted_start", "predicted_end", "true_start", "true_end"):
+        differences[key] = float(predictions[key] != expected[key])
+    for key in ("start_prob", "end_prob", "delta_start", "delta_end"):
+        differences[key] = relative_difference(predictions[key], expected[key], atol)
+    return differences
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--example", default="tutorial")
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    args = parser.parse_args()
+    provenance = json.loads((args.results / "provenance.json").read_text())
+    example = provenance["config"]["examples"][args.example]
+    token = pd.read_parquet(args.results / "tables" / "token_distributions.parquet")
+    token_index = int(token[token["example"] == args.example]["token_index"].iloc[0])
+    differences = compare(
+        args.results / "tables",
+        args.results / "model",
+        args.example,
+        example["question"],
+        example["context"],
+        example["answer"],
+        token_index,
+        provenance["config"]["n_steps"],
+    )
+    for name, difference in differences.items():
+        print(f"{name:32s} {difference:.2e}")
+    worst = max(differences.values())
+    print(f"largest relative difference {worst:.2e} (tolerance {args.rtol:.0e})")
+    sys.exit(0 if worst <= args.rtol else 1)
+
+
+if __name__ == "__main__":
+    main()
