@@ -210,7 +210,10 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=16, help="examples of the throughput runs (default 16)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the tutorial and of each job")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the tutorial script")
+    parser.add_argument(
+        "--job-threads", type=int, default=1, help="threads_per_job of the pipeline (with --cores 2: two jobs at once)"
+    )
     parser.add_argument("--skip-long", action="store_true", help="skip the 384-token memory run")
     parser.add_argument(
         "--long-n-steps",
@@ -227,7 +230,7 @@ def main() -> None:
         "tutorial": {"question": QUESTION, "context": CONTEXT, "answer": GROUND_TRUTH, "token_to_explain": 23}
     }
     many = throughput_examples(args.examples)
-    common = {"threads_per_job": args.threads}
+    common = {"threads_per_job": args.job_threads}
     timings: dict[str, float] = {}
 
     timings["tutorial, 1 example"] = tutorial_run(model, None, args.threads)

@@ -116,8 +116,8 @@ class MultiLayerConductance(LayerConductance):
     captum computes one layer per call, each running the whole model over every path point. Its own
     ``compute_layer_gradients_and_eval`` accepts a list of layers, so one forward/backward per chunk gives every
     layer's gradients and activations; each layer's conductance then follows exactly as in
-    ``LayerConductance._attribute``. ``attribute`` (chunking over path points included) is captum's, unchanged,
-    and returns a tuple with one tensor per layer.
+    ``LayerConductance._attribute``, on detached activations. ``attribute`` (chunking over path points included)
+    is captum's, unchanged, and returns a tuple with one tensor per layer.
     """
 
     def __init__(self, forward_func, layers: list[torch.nn.Module]):
@@ -163,6 +163,9 @@ class MultiLayerConductance(LayerConductance):
         )
         attributions = []
         for (gradient,), (evaluation,) in zip(layer_gradients, layer_evals, strict=True):
+            # The gradients are taken; detaching frees this chunk's forward graph, which captum's chunking would
+            # otherwise keep alive through the first chunk's (undetached) sum until the end.
+            evaluation = evaluation.detach()
             step_differences = evaluation[num_examples:] - evaluation[:-num_examples]
             attributions.append(
                 _reshape_and_sum(

@@ -100,13 +100,6 @@ def load_tokenizer(model_dir: str | Path):
     return AutoTokenizer.from_pretrained(check_model_dir(model_dir))
 
 
-def num_encoder_layers(model_dir: str | Path) -> int:
-    """The encoder depth from the model's config.json, without loading the model."""
-    import json
-
-    return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
-
-
 def _max_start_end_logits(output) -> torch.Tensor:
     """(batch, 2): the largest start logit and the largest end logit, the tutorial's explained quantities."""
     return torch.stack((output.start_logits.max(dim=1).values, output.end_logits.max(dim=1).values), dim=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 DEMO = "demo"
@@ -16,6 +17,11 @@ def local_model_files(model: str) -> list[str]:
     directory = Path(model).expanduser()
     names = ("config.json", *WEIGHT_FILES, *TOKENIZER_FILES, "tokenizer_config.json")
     return [str(directory / name) for name in names if (directory / name).is_file()]
+
+
+def num_encoder_layers(model_dir: str) -> int:
+    """The encoder depth from a model directory's config.json, without loading the model."""
+    return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
 
 
 def layer_groups(num_layers: int, layers_per_job) -> list[tuple[int, int]]:

@@ -11,7 +11,12 @@ sys.path.insert(0, str(SCRIPTS))
 
 from bertscope import BertscopeError  # noqa: E402
 from bertscope.examples import load_examples_file, merge_examples  # noqa: E402
-from bertscope.plan import group_name, layer_groups, local_model_files  # noqa: E402
+from bertscope.plan import (  # noqa: E402
+    group_name,
+    layer_groups,
+    local_model_files,
+    num_encoder_layers,
+)
 
 SCHEMA = "../schemas/config.schema.yaml"
 
@@ -75,12 +80,7 @@ def inputs_path(example):
 
 def num_layers():
     """Encoder depth of the prepared model: known once the model checkpoint has run."""
-    model_dir = checkpoints.model.get().output.model
-    import json
-
-    return json.loads((Path(model_dir) / "config.json").read_text())[
-        "num_hidden_layers"
-    ]
+    return num_encoder_layers(checkpoints.model.get().output.model)
 
 
 def conductance_dirs(example):
