@@ -18,14 +18,22 @@ TUTORIAL_EXAMPLE = {
     "token_to_explain": 23,
 }
 
-_VOCAB_WORDS = [
+# How bert-base-cased tokenizes the tutorial's question and context, as the Captum tutorial prints them.
+TUTORIAL_TOKENS = [
+    "[CLS]",
     "What",
     "is",
     "important",
     "to",
     "us",
     "?",
+    "[SEP]",
     "It",
+    "is",
+    "important",
+    "to",
+    "us",
+    "to",
     "include",
     ",",
     "em",
@@ -37,6 +45,12 @@ _VOCAB_WORDS = [
     "all",
     "kinds",
     ".",
+    "[SEP]",
+]
+
+_VOCAB_WORDS = [
+    *TUTORIAL_TOKENS[1:7],
+    *TUTORIAL_TOKENS[8:-1],
     "Who",
     "where",
     "the",

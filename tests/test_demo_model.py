@@ -7,18 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TUTORIAL_TOKENS
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from bertscope import demo_model
 from bertscope.demo_model import TUTORIAL_ANSWER, TUTORIAL_CONTEXT, TUTORIAL_QUESTION, build_demo_model
 from bertscope.model_source import prepare_model
 
-# How bert-base-cased tokenizes the tutorial's question and context in the Captum tutorial.
-TUTORIAL_TOKENS = [
-    "[CLS]", "What", "is", "important", "to", "us", "?", "[SEP]",
-    "It", "is", "important", "to", "us", "to", "include", ",", "em", "##power", "and", "support", "humans", "of", "all",
-    "kinds", ".", "[SEP]",
-]  # fmt: skip
 ANSWER_START, ANSWER_END = 13, 23
 
 

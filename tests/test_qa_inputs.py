@@ -3,39 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import TUTORIAL_TOKENS
 
 from bertscope import BertscopeError
 from bertscope.model import load_tokenizer
 from bertscope.qa_inputs import encode_example
-
-TUTORIAL_TOKENS = [
-    "[CLS]",
-    "What",
-    "is",
-    "important",
-    "to",
-    "us",
-    "?",
-    "[SEP]",
-    "It",
-    "is",
-    "important",
-    "to",
-    "us",
-    "to",
-    "include",
-    ",",
-    "em",
-    "##power",
-    "and",
-    "support",
-    "humans",
-    "of",
-    "all",
-    "kinds",
-    ".",
-    "[SEP]",
-]
 
 
 @pytest.fixture(scope="module")
