@@ -19,8 +19,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(SNAKEMAKE)
 
+# The paper's run lives in paper/ (paper/results/...), so that it never replaces the demo's results/.
 paper: setup
-	$(SNAKEMAKE) --config model=$(PAPER_MODEL)
+	mkdir -p paper
+	ln -sf ../config.yaml paper/config.yaml
+	$(SNAKEMAKE) --directory paper --config model=$(PAPER_MODEL)
 
 report: setup
 	$(BIN)/snakemake --report results/report.html

@@ -32,3 +32,31 @@ def layer_groups(num_layers: int, layers_per_job) -> list[tuple[int, int]]:
 
 def group_name(first: int, last: int) -> str:
     return f"layers_{first:02d}-{last:02d}"
+
+
+def config_problem(config: dict, schema_path: str | Path) -> str | None:
+    """The most relevant schema violation of ``config`` as one short message naming the key and the fix, or None."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    where = "config"
+    for part in error.absolute_path:
+        where += f"[{part!r}]" if where != "config" else f" key '{part}'"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return (
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}. "
+            f"Fix: correct the spelling or remove them; the allowed keys are {', '.join(allowed)} "
+            f"(workflow/schemas/config.schema.yaml describes each)."
+        )
+    description = " ".join(str(error.schema.get("description", "")).split())
+    hint = f" The key: {description}" if description else ""
+    return (
+        f"{where}: {error.message}. Fix: give an allowed value.{hint} "
+        "(workflow/schemas/config.schema.yaml describes each key.)"
+    )

@@ -90,6 +90,15 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
     log.info("done in %.2f s", time.perf_counter() - started)
 
 
+def _share(path: Path) -> None:
+    """Give ``path`` (and, for a directory, everything in it) the umask's usual permissions.
+
+    mkstemp/mkdtemp and safetensors create private (0600/0700) files; results are meant to be read by colleagues.
+    """
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
@@ -107,9 +116,9 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
         handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)
         os.close(handle)
         staging = Path(name)
-        os.chmod(staging, 0o666 & ~_UMASK)
     try:
         yield staging
+        _share(staging)
         if directory and final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)

@@ -14,19 +14,19 @@ from bertscope.examples import load_examples_file, merge_examples  # noqa: E402
 from bertscope.plan import (  # noqa: E402
     group_name,
     layer_groups,
+    config_problem,
     local_model_files,
     num_encoder_layers,
 )
 
 SCHEMA = "../schemas/config.schema.yaml"
 
-try:
-    validate(config, schema=SCHEMA)
-except WorkflowError as error:
-    raise WorkflowError(
-        f"{error}\nFix the config key named above; workflow/schemas/config.schema.yaml describes each key and its "
-        "allowed values."
-    ) from None
+problem = config_problem(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
+if problem:
+    raise WorkflowError(problem)
+validate(config, schema=SCHEMA)  # sets the defaults
 
 
 def load_examples():
