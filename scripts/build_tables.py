@@ -24,7 +24,7 @@ log = logging.getLogger("bertscope")
 
 def example_tables(inputs_path, embeddings_path, subembeddings_path, layer_files) -> dict[str, list[pd.DataFrame]]:
     """All table rows of one example; ``layer_files`` are its per-layer conductance files."""
-    _, record = load_arrays(inputs_path)
+    record = read_record(inputs_path)
     example, tokens, explained = record["example"], record["tokens"], record["token_to_explain"]
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
 
