@@ -7,10 +7,13 @@ import torch
 from captum.attr import LayerConductance, LayerIntegratedGradients
 
 from bertscope.attribution import (
+    MultiLayerConductance,
     auto_internal_batch_size,
     conductance_embeddings,
     embedding_lig,
+    first_target_rows,
     layer_conductance,
+    per_target,
     subembedding_lig,
 )
 from bertscope.model import forward_from_embeddings, forward_from_ids, load_model, load_tokenizer
@@ -108,6 +111,41 @@ def test_batched_targets_equal_the_tutorials_separate_calls(model, tensors):
         torch.testing.assert_close(delta[position], expected_delta[0], rtol=1e-4, atol=1e-7)
 
 
+def test_shared_pass_subembedding_lig_equals_captums_separate_calls(model, tensors):
+    attributions, delta = subembedding_lig(model, tensors, N_STEPS, None)
+
+    def squad_pos_forward_func(inputs, token_type_ids=None, position_ids=None, attention_mask=None, position=0):
+        output = model(inputs, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
+        return output[position].max(1).values
+
+    embeddings = model.bert.embeddings
+    with pytest.warns(UserWarning, match="Multiple layers"):
+        lig = LayerIntegratedGradients(
+            squad_pos_forward_func,
+            [embeddings.word_embeddings, embeddings.token_type_embeddings, embeddings.position_embeddings],
+        )
+    for position in (0, 1):
+        expected, expected_delta = lig.attribute(
+            inputs=(tensors["input_ids"], tensors["token_type_ids"], tensors["position_ids"]),
+            baselines=(tensors["ref_input_ids"], tensors["ref_token_type_ids"], tensors["ref_position_ids"]),
+            additional_forward_args=(tensors["attention_mask"], position),
+            return_convergence_delta=True,
+            n_steps=N_STEPS,
+        )
+        for name, expected_attribution in zip(("word", "token_type", "position"), expected, strict=True):
+            torch.testing.assert_close(attributions[name][position], expected_attribution[0], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(delta[position], expected_delta[0], rtol=1e-4, atol=1e-7)
+
+
+def test_shared_pass_refuses_rows_that_are_not_one_input_per_target():
+    repeated = torch.arange(6.0).reshape(1, 6).repeat(4, 1)
+    assert torch.equal(first_target_rows(repeated), repeated[:2])
+    different = repeated.clone()
+    different[3, 0] = -1.0
+    with pytest.raises(ValueError, match="repeated once per target"):
+        first_target_rows(different)
+
+
 def test_shared_pass_conductance_equals_captum_layer_conductance(model, tensors):
     layers = list(range(model.config.num_hidden_layers))
     attributions, _ = layer_conductance(model, tensors, layers, N_STEPS, None)
@@ -150,3 +188,16 @@ def test_auto_batch_size_shrinks_with_length_and_respects_the_minimum(model):
     long = auto_internal_batch_size(model.config, 384)
     assert short >= long >= 4
     assert auto_internal_batch_size(model.config, 384, memory_bytes=1) == 4
+
+
+def test_shared_pass_refuses_other_targets(model, tensors):
+    inputs, baselines = conductance_embeddings(model, tensors)
+    conductance = MultiLayerConductance(forward_from_embeddings(model), [model.bert.encoder.layer[0]])
+    with pytest.raises(ValueError, match="needs target"):
+        conductance.attribute(
+            inputs=per_target(inputs),
+            baselines=per_target(baselines),
+            additional_forward_args=(per_target(tensors["attention_mask"]),),
+            target=[1, 0],
+            n_steps=4,
+        )

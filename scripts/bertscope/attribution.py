@@ -2,8 +2,10 @@
 
 The forward functions return ``(batch, 2)``: the max start logit and the max end logit. Inputs are repeated once
 per target and captum's ``target`` picks column 0 (start) for the first row and 1 (end) for the second, so one
-pass over the integration path serves both targets. Every result stacks the targets on axis 0 in
-:data:`bertscope.TARGETS` order.
+captum call over the integration path serves both targets. The two rows of a path point are the same input, so
+the gradient step runs the model once per path point and takes one backward pass per target from that shared
+forward (:func:`gradients_per_target`), instead of running the model on both copies. Every result stacks the
+targets on axis 0 in :data:`bertscope.TARGETS` order.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import warnings
 
 import torch
-from captum._utils.common import _expand_additional_forward_args, _expand_target, _format_additional_forward_args
-from captum._utils.gradient import compute_layer_gradients_and_eval
+from captum._utils.common import _expand_additional_forward_args, _format_additional_forward_args
+from captum._utils.gradient import _forward_layer_distributed_eval
 from captum.attr import LayerConductance, LayerIntegratedGradients
 from captum.attr._utils.approximation_methods import approximation_parameters
 from captum.attr._utils.common import _reshape_and_sum
@@ -31,18 +33,52 @@ def per_target(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.expand(len(TARGETS), *tensor.shape[1:]).contiguous()
 
 
-def auto_internal_batch_size(config, sequence_length: int, memory_bytes: float = AUTO_BATCH_MEMORY_BYTES) -> int:
-    """How many path points (rows) fit one chunk: enough to keep torch busy, bounded by ``memory_bytes``.
+def first_target_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """One row per path point from captum's target-interleaved rows (point 0 start, point 0 end, point 1 start, …).
 
-    The estimate counts the activations autograd keeps for one row, per token and encoder layer: about 14
-    hidden-size vectors, 2 intermediate-size ones and the attention scores. The result is at least 2 rows per
-    target, the least captum's conductance accepts.
+    The rows of one path point are copies of the same input (see :func:`per_target`); anything else means the
+    inputs were not built that way, and sharing the forward pass would be wrong.
+    """
+    rows = tensor.reshape(-1, len(TARGETS), *tensor.shape[1:])
+    if not all(torch.equal(rows[:, 0], rows[:, column]) for column in TARGET_COLUMNS[1:]):
+        raise ValueError("shared-pass attribution needs the inputs repeated once per target (per_target)")
+    return rows[:, 0]
+
+
+def check_target_columns(target) -> None:
+    """Shared passes compute every target for every path point: ``target`` must be captum's expansion of
+    :data:`TARGET_COLUMNS` (0, 1, 0, 1, …), which is what the attribution functions here pass."""
+    columns = list(target) if isinstance(target, (list, tuple)) else None
+    if not columns or columns != TARGET_COLUMNS * (len(columns) // len(TARGET_COLUMNS)):
+        raise ValueError(f"shared-pass attribution needs target={TARGET_COLUMNS} (one row per target), not {target}")
+
+
+def gradients_per_target(output: torch.Tensor, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Gradients of each target column of ``output`` (points, targets) w.r.t. ``tensors``, one backward pass each.
+
+    The forward graph is kept between the passes. Rows come back target-interleaved, as captum lays them out:
+    the gradients of point 0 for start and end, then point 1's, and so on.
+    """
+    per_column = [
+        torch.autograd.grad(output[:, column].sum(), tensors, retain_graph=column < len(TARGET_COLUMNS) - 1)
+        for column in TARGET_COLUMNS
+    ]
+    return tuple(torch.stack(grads, dim=1).flatten(0, 1) for grads in zip(*per_column, strict=True))
+
+
+def auto_internal_batch_size(config, sequence_length: int, memory_bytes: float = AUTO_BATCH_MEMORY_BYTES) -> int:
+    """How many captum rows fit one chunk: enough to keep torch busy, bounded by ``memory_bytes``.
+
+    A chunk of captum rows runs the model on one row per path point (the targets share it), and the estimate
+    counts the activations autograd keeps for such a row, per token and encoder layer: about 14 hidden-size
+    vectors, 2 intermediate-size ones and the attention scores. The result is at least 2 path points, the least
+    captum's conductance accepts.
     """
     floats_per_token_layer = (
         14 * config.hidden_size + 2 * config.intermediate_size + 3 * config.num_attention_heads * sequence_length
     )
-    bytes_per_row = 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
-    return max(2 * len(TARGETS), int(memory_bytes // bytes_per_row))
+    bytes_per_point = 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
+    return len(TARGETS) * max(2, int(memory_bytes // bytes_per_point))
 
 
 def _batch_size(model, tensors, internal_batch_size) -> int:
@@ -51,9 +87,46 @@ def _batch_size(model, tensors, internal_batch_size) -> int:
     return int(internal_batch_size)
 
 
+class SharedPassLayerIntegratedGradients(LayerIntegratedGradients):
+    """captum's :class:`LayerIntegratedGradients` with the targets' gradients taken from one shared forward pass.
+
+    captum's gradient step replaces the layers' outputs with the scaled path values (forward hooks) and runs the
+    model on every row. This one does the same on one row per path point and takes the gradients of each target
+    from that pass; everything else (path, chunking, Riemann/Gauss-Legendre sums, convergence delta) is captum's.
+    """
+
+    def _make_gradient_func(self, num_outputs_cumsum, attribute_to_layer_input, grad_kwargs):
+        layers = self.layer if isinstance(self.layer, list) else [self.layer]
+        if attribute_to_layer_input or grad_kwargs or self.device_ids:
+            raise ValueError("shared-pass LIG supports layer outputs on one device, without grad_kwargs")
+
+        def gradient_func(forward_fn, inputs, target_ind=None, additional_forward_args=None):
+            check_target_columns(target_ind)
+            path_values = tuple(first_target_rows(value).detach().requires_grad_() for value in inputs)
+            if len(path_values) != len(layers):
+                raise ValueError("shared-pass LIG needs layers with one output tensor each")
+            arguments = tuple(
+                first_target_rows(argument) if torch.is_tensor(argument) else argument
+                for argument in additional_forward_args
+            )
+            hooks = [
+                layer.register_forward_hook(lambda module, layer_input, layer_output, value=value: value)
+                for layer, value in zip(layers, path_values, strict=True)
+            ]
+            try:
+                with torch.autograd.set_grad_enabled(True):
+                    output = self.forward_func(*arguments)
+                    return gradients_per_target(output, path_values)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+
+        return gradient_func
+
+
 def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"):
     """Layer Integrated Gradients on the whole embedding module: attributions (2, L, H) and deltas (2,)."""
-    lig = LayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
+    lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
     attributions, delta = lig.attribute(
         inputs=per_target(tensors["input_ids"]),
         baselines=per_target(tensors["ref_input_ids"]),
@@ -81,7 +154,7 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="au
     with warnings.catch_warnings():
         # captum warns that layers must not feed each other; the three sub-embeddings are parallel, summed after.
         warnings.filterwarnings("ignore", message="Multiple layers provided")
-        lig = LayerIntegratedGradients(forward_from_ids(model), layers)
+        lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), layers)
     attributions, delta = lig.attribute(
         inputs=tuple(per_target(tensors[name]) for name in ("input_ids", "token_type_ids", "position_ids")),
         baselines=tuple(
@@ -110,12 +183,18 @@ def conductance_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Te
     return embeddings(tensors["input_ids"], **kwargs), embeddings(tensors["ref_input_ids"], **kwargs)
 
 
-class MultiLayerConductance(LayerConductance):
-    """captum's :class:`LayerConductance` for several layers from one shared pass over the path.
+def _only_output(saved_per_device: dict) -> torch.Tensor:
+    """The one output tensor captum's hook saved for a layer, on the one device the model runs on."""
+    ((layer_output,),) = saved_per_device.values()
+    return layer_output
 
-    captum computes one layer per call, each running the whole model over every path point. Its own
-    ``compute_layer_gradients_and_eval`` accepts a list of layers, so one forward/backward per chunk gives every
-    layer's gradients and activations; each layer's conductance then follows exactly as in
+
+class MultiLayerConductance(LayerConductance):
+    """captum's :class:`LayerConductance` for several layers and both targets from one shared pass over the path.
+
+    captum computes one layer per call, each running the whole model over every path point and target. Here one
+    forward per chunk (captum's own hooks, on every listed layer, one row per path point) and one backward per
+    target give every layer's activations and gradients; each layer's conductance then follows exactly as in
     ``LayerConductance._attribute``, on detached activations. ``attribute`` (chunking over path points included)
     is captum's, unchanged, and returns a tuple with one tensor per layer.
     """
@@ -151,21 +230,28 @@ class MultiLayerConductance(LayerConductance):
             if additional_forward_args is not None
             else None
         )
-        layer_gradients, layer_evals = compute_layer_gradients_and_eval(
-            forward_fn=self.forward_func,
-            layer=self.layer,
-            inputs=scaled_inputs,
-            additional_forward_args=expanded_args,
-            target_ind=_expand_target(target, n_steps + 1),
-            device_ids=self.device_ids,
-            attribute_to_layer_input=attribute_to_layer_input,
-            grad_kwargs=grad_kwargs,
-        )
+        if attribute_to_layer_input or grad_kwargs or self.device_ids:
+            raise ValueError("shared-pass conductance supports layer outputs on one device, without grad_kwargs")
+        check_target_columns(target)
+        with torch.autograd.set_grad_enabled(True):
+            saved, output = _forward_layer_distributed_eval(
+                self.forward_func,
+                tuple(first_target_rows(scaled) for scaled in scaled_inputs),
+                self.layer,
+                additional_forward_args=tuple(
+                    first_target_rows(argument) if torch.is_tensor(argument) else argument
+                    for argument in expanded_args or ()
+                ),
+                forward_hook_with_return=True,
+                require_layer_grads=True,
+            )
+            layer_outputs = tuple(_only_output(saved[layer]) for layer in self.layer)
+            layer_gradients = gradients_per_target(output, layer_outputs)
         attributions = []
-        for (gradient,), (evaluation,) in zip(layer_gradients, layer_evals, strict=True):
+        for gradient, layer_output in zip(layer_gradients, layer_outputs, strict=True):
             # The gradients are taken; detaching frees this chunk's forward graph, which captum's chunking would
             # otherwise keep alive through the first chunk's (undetached) sum until the end.
-            evaluation = evaluation.detach()
+            evaluation = layer_output.detach().repeat_interleave(len(TARGETS), dim=0)
             step_differences = evaluation[num_examples:] - evaluation[:-num_examples]
             attributions.append(
                 _reshape_and_sum(
