@@ -193,6 +193,18 @@ def peak_rss(workdir: Path) -> list[tuple[str, float]]:
     return rows
 
 
+def job_time_by_rule(workdir: Path) -> dict[str, tuple[int, float]]:
+    """rule → (jobs, summed wall seconds) from the Snakemake benchmark files of a run."""
+    totals: dict[str, tuple[int, float]] = {}
+    for path in sorted((workdir / "results" / "benchmarks").rglob("*.tsv")):
+        rule = path.relative_to(workdir / "results" / "benchmarks").parts[0].removesuffix(".tsv")
+        with path.open() as handle:
+            seconds = float(next(csv.DictReader(handle, delimiter="\t"))["s"])
+        jobs, total = totals.get(rule, (0, 0.0))
+        totals[rule] = (jobs + 1, total + seconds)
+    return totals
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -214,6 +226,9 @@ def main() -> None:
     parser.add_argument(
         "--job-threads", type=int, default=1, help="threads_per_job of the pipeline (with --cores 2: two jobs at once)"
     )
+    parser.add_argument(
+        "--examples-per-job", type=int, default=8, help="examples_per_job of the pipeline runs (default 8)"
+    )
     parser.add_argument("--skip-long", action="store_true", help="skip the 384-token memory run")
     parser.add_argument(
         "--long-n-steps",
@@ -230,7 +245,7 @@ def main() -> None:
         "tutorial": {"question": QUESTION, "context": CONTEXT, "answer": GROUND_TRUTH, "token_to_explain": 23}
     }
     many = throughput_examples(args.examples)
-    common = {"threads_per_job": args.job_threads}
+    common = {"threads_per_job": args.job_threads, "examples_per_job": args.examples_per_job}
     timings: dict[str, float] = {}
 
     timings["tutorial, 1 example"] = tutorial_run(model, None, args.threads)
@@ -246,6 +261,10 @@ def main() -> None:
         _, timings[f"pipeline, {args.examples} examples, layers_per_job {mode}"] = pipeline_run(
             f"throughput_{mode}", model, many, layers_per_job=mode, **common
         )
+    job_seconds = {
+        f"{args.examples} examples, layers_per_job {mode}": job_time_by_rule(WORK / f"throughput_{mode}")
+        for mode in (1, "all")
+    }
     rss = []
     if not args.skip_long:
         for mode in (1, "all"):
@@ -261,13 +280,23 @@ def main() -> None:
 
     tutorial_one = timings["tutorial, 1 example"]
     tutorial_rate = args.examples / timings[f"tutorial, {args.examples} examples"] * 60
-    lines = [f"Machine: {machine()}", "", "| measurement | seconds | vs tutorial |", "|---|---|---|"]
+    settings = f"pipeline: --cores 2, threads_per_job {args.job_threads}, examples_per_job {args.examples_per_job}"
+    lines = [
+        f"Machine: {machine()}",
+        f"Tutorial script: {args.threads} torch threads; {settings}",
+        "",
+        "| measurement | seconds | vs tutorial |",
+        "|---|---|---|",
+    ]
     for name, seconds in timings.items():
         if "examples," in name or name.endswith("examples"):
             rate = args.examples / seconds * 60
             lines.append(f"| {name} | {seconds:.1f} ({rate:.2f} examples/min) | {rate / tutorial_rate:.2f}× rate |")
         else:
             lines.append(f"| {name} | {seconds:.1f} | {seconds / tutorial_one:.2f}× time |")
+    for run, seconds_by_rule in job_seconds.items():
+        lines += ["", f"| rule ({run}) | jobs | job seconds |", "|---|---|---|"]
+        lines += [f"| {rule} | {jobs} | {seconds:.1f} |" for rule, (jobs, seconds) in seconds_by_rule.items()]
     if rss:
         lines += ["", "| job (384 tokens) | peak RSS (MiB) |", "|---|---|"]
         lines += [f"| {job} | {mib:.0f} |" for job, mib in rss]
@@ -275,7 +304,9 @@ def main() -> None:
     print(report)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"benchmark-{stamp}.md").write_text(report + "\n")
-    (RESULTS / f"benchmark-{stamp}.json").write_text(json.dumps({"timings": timings, "peak_rss_mib": rss}, indent=2))
+    (RESULTS / f"benchmark-{stamp}.json").write_text(
+        json.dumps({"timings": timings, "job_seconds": job_seconds, "peak_rss_mib": rss}, indent=2)
+    )
 
 
 if __name__ == "__main__":

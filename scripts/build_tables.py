@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bertscope import SUBEMBEDDINGS
+from bertscope.plan import example_file
 from bertscope.provenance import table_metadata
 from bertscope.step import run_step
 from bertscope.tables import (
@@ -64,16 +65,18 @@ def example_tables(inputs_path, embeddings_path, subembeddings_path, layer_files
 
 
 def main(smk):
+    """``params.batches`` lists each batch's examples, in the order of the batch directories in ``input``."""
     layer_files = defaultdict(list)
     for directory in smk.input.conductance:
-        for path in Path(directory).glob("layer_*.safetensors"):
-            layer_files[read_record(path)["example"]].append(path)
+        for path in Path(directory).glob("*/layer_*.safetensors"):
+            layer_files[path.parent.name].append(path)
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
-    for i, example in enumerate(smk.params.examples):
-        for table, frames in example_tables(
-            smk.input.inputs[i], smk.input.embeddings[i], smk.input.subembeddings[i], layer_files[example]
-        ).items():
-            rows[table].extend(frames)
+    batch_dirs = zip(smk.input.inputs, smk.input.embeddings, smk.input.subembeddings, strict=True)
+    for examples, directories in zip(smk.params.batches, batch_dirs, strict=True):
+        for example in examples:
+            files = [example_file(directory, example) for directory in directories]
+            for table, frames in example_tables(*files, layer_files[example]).items():
+                rows[table].extend(frames)
     metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps})
     for table in smk.params.tables:
         frame = pd.concat(rows[table], ignore_index=True) if rows[table] else pd.DataFrame()

@@ -1,12 +1,13 @@
-"""Tokenize one example, build its input/reference tensors, and record the model's prediction."""
+"""Tokenize a batch of examples, build their input/reference tensors, and record the model's predictions."""
 
 import logging
 
 import torch
 
 from bertscope.model import configure_torch, load_model, load_tokenizer, resolve_device
+from bertscope.plan import example_file
 from bertscope.qa_inputs import encode_example
-from bertscope.step import run_step
+from bertscope.step import atomic_output, run_step
 from bertscope.tensor_io import save_tensors
 
 log = logging.getLogger("bertscope")
@@ -23,19 +24,14 @@ def predict(model, tensors: dict) -> dict:
     return {"start_logits": output.start_logits, "end_logits": output.end_logits}
 
 
-def main(smk):
-    configure_torch(smk.threads)
-    example_id = smk.wildcards.example
-    device = resolve_device(smk.params.device)
-    tokenizer = load_tokenizer(smk.input.model)
-    model = load_model(smk.input.model, device)
+def prepare_example(tokenizer, model, device, example_id: str, example: dict, params, path) -> None:
     encoded = encode_example(
         tokenizer,
         example_id,
-        smk.params.example,
+        example,
         model.config.max_position_embeddings,
-        long_context=smk.params.long_context,
-        stride=smk.params.stride,
+        long_context=params.long_context,
+        stride=params.stride,
     )
     tensors = {name: tensor.to(device) for name, tensor in encoded.tensors.items()}
     logits = predict(model, tensors)
@@ -43,7 +39,7 @@ def main(smk):
     answer_ids = encoded.tensors["input_ids"][0, start : end + 1].tolist()
     record = {
         "example": example_id,
-        **{field: smk.params.example[field] for field in ("question", "context", "answer")},
+        **{field: example[field] for field in ("question", "context", "answer")},
         "context_char_span": list(encoded.context_char_span),
         "tokens": encoded.tokens,
         "question_length": encoded.question_length,
@@ -56,7 +52,7 @@ def main(smk):
         "start_prob": float(torch.softmax(logits["start_logits"][0], dim=0).max()),
         "end_prob": float(torch.softmax(logits["end_logits"][0], dim=0).max()),
     }
-    save_tensors(smk.output.inputs, {**encoded.tensors, **logits}, record)
+    save_tensors(path, {**encoded.tensors, **logits}, record)
     log.info(
         "%s: %d tokens, answer %d..%d, predicted %d..%d '%s'",
         example_id,
@@ -67,6 +63,17 @@ def main(smk):
         end,
         record["predicted_answer"],
     )
+
+
+def main(smk):
+    configure_torch(smk.threads)
+    device = resolve_device(smk.params.device)
+    tokenizer = load_tokenizer(smk.input.model)
+    model = load_model(smk.input.model, device)
+    with atomic_output(smk.output.inputs, directory=True) as staging:
+        for example_id, example in smk.params.examples.items():
+            path = example_file(staging, example_id)
+            prepare_example(tokenizer, model, device, example_id, example, smk.params, path)
 
 
 if __name__ == "__main__":

@@ -104,9 +104,11 @@ def test_cross_example_summary_is_produced(run_dir):
     assert "tutorial" in page and "repeated" in page
 
 
-def test_one_conductance_job_per_encoder_layer(run_dir):
-    conductance = run_dir / "results" / "attributions" / "tutorial" / "conductance"
+def test_one_conductance_job_per_encoder_layer_for_the_batch_of_examples(run_dir):
+    conductance = run_dir / "results" / "attributions" / "repeated..tutorial" / "conductance"
     assert sorted(path.name for path in conductance.iterdir()) == ["layers_01-01", "layers_02-02", "layers_03-03"]
+    for group in conductance.iterdir():
+        assert sorted(path.name for path in group.glob("[!.]*")) == ["repeated", "tutorial"]
     layers = read_table(run_dir, "layer_summary").query("example == 'tutorial'")["layer"]
     assert sorted(set(layers)) == [1, 2, 3]
 
@@ -180,7 +182,7 @@ def test_lint_is_clean(run_dir):
 
 def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
     model_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "model").iterdir()}
-    inputs_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "inputs").iterdir()}
+    inputs_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "inputs").rglob("*")}
     planned = dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}")
     assert set(planned) == {
         "all",
@@ -197,7 +199,7 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "table_previews",
         "provenance",
     }
-    assert planned["layer_conductance"] == 6
+    assert planned["layer_conductance"] == 3
     completed = snakemake(run_dir, "--cores", "2", "--config", f"n_steps={N_STEPS + 2}")
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert {path: path.stat().st_mtime_ns for path in model_files} == model_files
@@ -209,6 +211,28 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
     assert dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}") == {}
 
 
+def test_examples_per_job_changes_the_jobs_not_the_numbers(run_dir, tmp_path):
+    import pyarrow.parquet as pq
+
+    batched = {table: read_table(run_dir, table) for table in SCHEMAS}
+    # Other tests may have rerun run_dir with other settings: keep the n_steps its tables were made with.
+    n_steps = pq.read_schema(run_dir / "results" / "tables" / "predictions.parquet").metadata[b"bertscope.n_steps"]
+    workdir = tmp_path / "one_per_job"
+    shutil.copytree(run_dir, workdir, symlinks=True)
+    config = ("--config", "examples_per_job=1", f"n_steps={n_steps.decode()}")
+    planned = dry_run_jobs(workdir, *config)
+    assert "model" not in planned
+    assert {rule: planned[rule] for rule in ("inputs", "embedding_lig", "subembedding_lig")} == dict.fromkeys(
+        ("inputs", "embedding_lig", "subembedding_lig"), 2
+    )
+    assert planned["layer_conductance"] == 6
+    completed = snakemake(workdir, "--cores", "2", *config)
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert (workdir / "results" / "inputs" / "tutorial" / "tutorial.safetensors").is_file()
+    for table, frame in batched.items():
+        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+
+
 def test_bad_example_fails_at_its_step_with_a_clear_message_and_no_output(tmp_path, tiny_model_dir):
     bad = {**TUTORIAL_EXAMPLE, "answer": "to exclude"}
     write_config(tmp_path, model=str(tiny_model_dir), examples={"bad": bad}, threads_per_job=1)
@@ -216,7 +240,6 @@ def test_bad_example_fails_at_its_step_with_a_clear_message_and_no_output(tmp_pa
     assert completed.returncode != 0
     assert "example 'bad', field 'answer': 'to exclude' does not occur in the context" in completed.stderr
     assert (tmp_path / "results" / "model" / "config.json").is_file()
-    assert not (tmp_path / "results" / "inputs" / "bad.safetensors").exists()
     assert list((tmp_path / "results" / "inputs").glob("*")) == []
 
 

@@ -41,8 +41,8 @@ CPU_RULES = (
     "attribution_densities",
 )
 ATTRIBUTION_TARGETS = (
-    "results/attributions/tutorial/embeddings.safetensors",
-    "results/attributions/tutorial/subembeddings.safetensors",
+    "results/attributions/tutorial/embeddings",
+    "results/attributions/tutorial/subembeddings",
     "results/attributions/tutorial/conductance/layers_01-01",
 )
 TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas")

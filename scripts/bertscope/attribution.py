@@ -21,6 +21,7 @@ from captum.attr._utils.common import _reshape_and_sum
 
 from bertscope import SUBEMBEDDINGS, TARGETS
 from bertscope.model import configure_torch, forward_from_embeddings, forward_from_ids, load_model, resolve_device
+from bertscope.plan import example_file
 from bertscope.tensor_io import load_tensors
 
 TARGET_COLUMNS = list(range(len(TARGETS)))
@@ -291,9 +292,13 @@ def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: i
 
 
 def load_attribution_job(smk):
-    """What every attribution step starts with: torch set up, the model and the example's tensors on the device."""
+    """What every attribution step starts with: torch set up, the model on the device, and the job's batch of
+    examples as an iterator of (example id, tensors on the device, record), read one at a time."""
     configure_torch(smk.threads)
     device = resolve_device(smk.params.device)
     model = load_model(smk.input.model, device)
-    tensors, record = load_tensors(smk.input.inputs, device=str(device))
-    return model, tensors, record
+    examples = (
+        (example, *load_tensors(example_file(smk.input.inputs, example), device=str(device)))
+        for example in smk.params.examples
+    )
+    return model, examples

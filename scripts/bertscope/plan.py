@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bertscope import BertscopeError
+
 DEMO = "demo"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
@@ -32,6 +34,35 @@ def layer_groups(num_layers: int, layers_per_job) -> list[tuple[int, int]]:
 
 def group_name(first: int, last: int) -> str:
     return f"layers_{first:02d}-{last:02d}"
+
+
+def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:
+    """Consecutive runs of ``examples_per_job`` examples that one model-running job handles together.
+
+    A batch is named after its examples: the id alone, or ``first..last``. One job per batch loads the model
+    once for all of them; every example still gets its own output files.
+    """
+    batches: dict[str, list[str]] = {}
+    for start in range(0, len(example_ids), examples_per_job):
+        members = example_ids[start : start + examples_per_job]
+        name = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]}"
+        if name in batches:
+            raise BertscopeError(
+                f"config field 'examples_per_job': example batches '{name}' collide (an example id contains '..'). "
+                "Fix: rename that example, or change examples_per_job"
+            )
+        batches[name] = members
+    return batches
+
+
+def example_file(directory: str | Path, example: str) -> Path:
+    """An example's file in a batch's directory of inputs or LIG attributions."""
+    return Path(directory) / f"{example}.safetensors"
+
+
+def conductance_file(directory: str | Path, example: str, layer: int) -> Path:
+    """An example's conductance of one encoder layer (1-based) in a batch's layer-group directory."""
+    return Path(directory) / example / f"layer_{layer:02d}.safetensors"
 
 
 def config_problem(config: dict, schema_path: str | Path) -> str | None:

@@ -9,14 +9,14 @@ ATTRIBUTION_PARAMS = {
 rule embedding_lig:
     input:
         model=MODEL_DIR,
-        inputs="results/inputs/{example}.safetensors",
+        inputs=inputs_dir("{batch}"),
         code=ATTRIBUTION_CODE,
     output:
-        attributions="results/attributions/{example}/embeddings.safetensors",
+        attributions=directory("results/attributions/{batch}/embeddings"),
     log:
-        "results/logs/embedding_lig/{example}.log",
+        "results/logs/embedding_lig/{batch}.log",
     benchmark:
-        "results/benchmarks/embedding_lig/{example}.tsv"
+        "results/benchmarks/embedding_lig/{batch}.tsv"
     conda:
         "../../environment.yml"
     threads: config["threads_per_job"]
@@ -24,6 +24,7 @@ rule embedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
+        examples=lambda wildcards: BATCHES[wildcards.batch],
     script:
         "../../scripts/embedding_lig.py"
 
@@ -31,14 +32,14 @@ rule embedding_lig:
 rule subembedding_lig:
     input:
         model=MODEL_DIR,
-        inputs="results/inputs/{example}.safetensors",
+        inputs=inputs_dir("{batch}"),
         code=ATTRIBUTION_CODE,
     output:
-        attributions="results/attributions/{example}/subembeddings.safetensors",
+        attributions=directory("results/attributions/{batch}/subembeddings"),
     log:
-        "results/logs/subembedding_lig/{example}.log",
+        "results/logs/subembedding_lig/{batch}.log",
     benchmark:
-        "results/benchmarks/subembedding_lig/{example}.tsv"
+        "results/benchmarks/subembedding_lig/{batch}.tsv"
     conda:
         "../../environment.yml"
     threads: config["threads_per_job"]
@@ -46,6 +47,7 @@ rule subembedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
+        examples=lambda wildcards: BATCHES[wildcards.batch],
     script:
         "../../scripts/subembedding_lig.py"
 
@@ -53,16 +55,16 @@ rule subembedding_lig:
 rule layer_conductance:
     input:
         model=MODEL_DIR,
-        inputs="results/inputs/{example}.safetensors",
+        inputs=inputs_dir("{batch}"),
         code=ATTRIBUTION_CODE,
     output:
         conductance=directory(
-            "results/attributions/{example}/conductance/layers_{first}-{last}"
+            "results/attributions/{batch}/conductance/layers_{first}-{last}"
         ),
     log:
-        "results/logs/layer_conductance/{example}/layers_{first}-{last}.log",
+        "results/logs/layer_conductance/{batch}/layers_{first}-{last}.log",
     benchmark:
-        "results/benchmarks/layer_conductance/{example}/layers_{first}-{last}.tsv"
+        "results/benchmarks/layer_conductance/{batch}/layers_{first}-{last}.tsv"
     conda:
         "../../environment.yml"
     threads: config["threads_per_job"]
@@ -70,6 +72,7 @@ rule layer_conductance:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
+        examples=lambda wildcards: BATCHES[wildcards.batch],
         layers=lambda wildcards: list(
             range(int(wildcards.first), int(wildcards.last) + 1)
         ),

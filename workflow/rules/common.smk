@@ -12,9 +12,10 @@ sys.path.insert(0, str(SCRIPTS))
 from bertscope import BertscopeError  # noqa: E402
 from bertscope.examples import load_examples_file, merge_examples  # noqa: E402
 from bertscope.plan import (  # noqa: E402
+    config_problem,
+    example_batches,
     group_name,
     layer_groups,
-    config_problem,
     local_model_files,
     num_encoder_layers,
 )
@@ -47,6 +48,10 @@ def load_examples():
 
 
 EXAMPLES = load_examples()
+try:
+    BATCHES = example_batches(list(EXAMPLES), config["examples_per_job"])
+except BertscopeError as error:
+    raise WorkflowError(str(error)) from None
 TABLES = [
     "token_attributions",
     "token_distributions",
@@ -62,6 +67,7 @@ MODEL_DIR = "results/model"
 
 wildcard_constraints:
     example="|".join(map(re.escape, EXAMPLES)),
+    batch="|".join(map(re.escape, BATCHES)),
     first=r"\d+",
     last=r"\d+",
 
@@ -74,8 +80,9 @@ def lib(*modules):
     ]
 
 
-def inputs_path(example):
-    return f"results/inputs/{example}.safetensors"
+def inputs_dir(batch):
+    """A batch's input/reference tensors: one file per example."""
+    return f"results/inputs/{batch}"
 
 
 def num_layers():
@@ -83,9 +90,9 @@ def num_layers():
     return num_encoder_layers(checkpoints.model.get().output.model)
 
 
-def conductance_dirs(example):
+def conductance_dirs(batch):
     return [
-        f"results/attributions/{example}/conductance/{group_name(first, last)}"
+        f"results/attributions/{batch}/conductance/{group_name(first, last)}"
         for first, last in layer_groups(num_layers(), config["layers_per_job"])
     ]
 
@@ -96,20 +103,14 @@ def table_paths():
 
 def tables_input(wildcards):
     return {
-        "inputs": [inputs_path(example) for example in EXAMPLES],
-        "embeddings": [
-            f"results/attributions/{example}/embeddings.safetensors"
-            for example in EXAMPLES
-        ],
+        "inputs": [inputs_dir(batch) for batch in BATCHES],
+        "embeddings": [f"results/attributions/{batch}/embeddings" for batch in BATCHES],
         "subembeddings": [
-            f"results/attributions/{example}/subembeddings.safetensors"
-            for example in EXAMPLES
+            f"results/attributions/{batch}/subembeddings" for batch in BATCHES
         ],
-        "conductance": [
-            path for example in EXAMPLES for path in conductance_dirs(example)
-        ],
+        "conductance": [path for batch in BATCHES for path in conductance_dirs(batch)],
         "model": MODEL_DIR,
-        "code": lib("tables.py", "tensor_io.py", "provenance.py"),
+        "code": lib("plan.py", "tables.py", "tensor_io.py", "provenance.py"),
     }
 
 

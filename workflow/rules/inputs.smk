@@ -3,16 +3,18 @@ rule inputs:
         model=MODEL_DIR,
         code=lib("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
     output:
-        inputs="results/inputs/{example}.safetensors",
+        inputs=directory(inputs_dir("{batch}")),
     log:
-        "results/logs/inputs/{example}.log",
+        "results/logs/inputs/{batch}.log",
     benchmark:
-        "results/benchmarks/inputs/{example}.tsv"
+        "results/benchmarks/inputs/{batch}.tsv"
     conda:
         "../../environment.yml"
     threads: config["threads_per_job"]
     params:
-        example=lambda wildcards: EXAMPLES[wildcards.example],
+        examples=lambda wildcards: {
+            example: EXAMPLES[example] for example in BATCHES[wildcards.batch]
+        },
         long_context=config["long_context"],
         stride=config["stride"],
         device=config["device"],

@@ -1,7 +1,7 @@
 rule provenance:
     input:
         model=MODEL_DIR,
-        inputs=[inputs_path(example) for example in EXAMPLES],
+        inputs=[inputs_dir(batch) for batch in BATCHES],
         tables=list(table_paths().values()),
         code=lib("provenance.py", "model.py"),
     output:

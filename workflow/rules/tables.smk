@@ -10,7 +10,7 @@ rule tables:
     conda:
         "../../environment.yml"
     params:
-        examples=list(EXAMPLES),
+        batches=list(BATCHES.values()),
         tables=TABLES,
         n_steps=config["n_steps"],
     script:
