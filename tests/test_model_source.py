@@ -54,8 +54,22 @@ def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
         shutil.copy(tiny_model_dir / name, other / name)
     output = tmp_path / "out"
     output.mkdir()
-    with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: it has no \.bert\.embeddings"):
+    with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: .* model_type 'distilbert'"):
         prepare_model(str(other), None, output, demo_seed=0, threads=1)
+    assert not (output / "model.safetensors").exists(), "refused before copying the weights"
+
+
+def test_bert_without_a_question_answering_head_is_refused(tiny_model_dir, tmp_path):
+    from transformers import AutoConfig, BertForMaskedLM
+
+    masked_lm = tmp_path / "masked_lm"
+    BertForMaskedLM(AutoConfig.from_pretrained(tiny_model_dir)).save_pretrained(masked_lm)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, masked_lm / name)
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: its weights have no qa_outputs"):
+        prepare_model(str(masked_lm), None, output, demo_seed=0, threads=1)
 
 
 @pytest.mark.parametrize("model", ["not a model!", "./missing/dir", "/no/such/dir"])

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from bertscope import BertscopeError
-from bertscope.model import check_bert_qa, check_model_dir, quiet_transformers
+from bertscope.model import check_model_dir, quiet_transformers
 from bertscope.plan import DEMO
 from bertscope.provenance import weights_sha256
 
@@ -80,22 +80,40 @@ def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
     return path, path.name
 
 
-def _qa_skeleton(model_dir: Path, model: str):
-    """The model's architecture without its weights (on the meta device): enough to check it is a BERT QA model."""
-    import torch
-    from transformers import AutoConfig, AutoModelForQuestionAnswering
+QA_TENSORS = (
+    "bert.embeddings.word_embeddings.weight",
+    "bert.embeddings.token_type_embeddings.weight",
+    "bert.embeddings.position_embeddings.weight",
+    "qa_outputs.weight",
+)
+NOT_BERT_QA_FIX = (
+    "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
+)
 
-    try:
-        config = AutoConfig.from_pretrained(model_dir)
-        with torch.device("meta"):
-            skeleton = AutoModelForQuestionAnswering.from_config(config)
-    except ValueError as error:
+
+def _check_bert_config(model_dir: Path, model: str) -> dict:
+    """The model's config.json, if it describes a BERT model (the modules the attributions hook are BERT's)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    if config.get("model_type") != "bert":
         raise BertscopeError(
-            f"config field 'model': '{model}' has no question-answering head transformers can build ({error}). "
-            "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
-        ) from error
-    check_bert_qa(skeleton, model)
-    return skeleton
+            f"config field 'model': '{model}' is not a BERT question-answering model: its config.json has "
+            f"model_type '{config.get('model_type')}', not 'bert'. {NOT_BERT_QA_FIX}"
+        )
+    return config
+
+
+def _check_qa_weights(model_dir: Path, model: str) -> None:
+    """The weights hold BERT's three embeddings and a trained question-answering head (read from the header only)."""
+    from safetensors import safe_open
+
+    with safe_open(str(model_dir / "model.safetensors"), framework="numpy") as handle:
+        names = set(handle.keys())
+    missing = [name for name in QA_TENSORS if name not in names]
+    if missing:
+        raise BertscopeError(
+            f"config field 'model': '{model}' is not a BERT question-answering model: its weights have no "
+            f"{', no '.join(missing)}. {NOT_BERT_QA_FIX}"
+        )
 
 
 def _copy_weights(source_dir: Path, output_dir: Path) -> None:
@@ -132,10 +150,11 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed:
         else:
             source_dir = Path(model).expanduser().resolve()
         check_model_dir(source_dir)
-        _qa_skeleton(source_dir, model)
+        _check_bert_config(source_dir, model)
         _copy_weights(source_dir, output_dir)
         AutoTokenizer.from_pretrained(source_dir).save_pretrained(output_dir)
-    record["num_hidden_layers"] = _qa_skeleton(output_dir, model).config.num_hidden_layers
+    _check_qa_weights(output_dir, model)
+    record["num_hidden_layers"] = int(_check_bert_config(output_dir, model)["num_hidden_layers"])
     record["weights_sha256"] = weights_sha256(output_dir)
     (output_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
