@@ -288,10 +288,14 @@ def main() -> None:
         "| measurement | seconds | vs tutorial |",
         "|---|---|---|",
     ]
+    on_gpu = "no GPU" not in machine()
     for name, seconds in timings.items():
         if "examples," in name or name.endswith("examples"):
             rate = args.examples / seconds * 60
-            lines.append(f"| {name} | {seconds:.1f} ({rate:.2f} examples/min) | {rate / tutorial_rate:.2f}× rate |")
+            per_second = f", {args.examples / seconds:.2f} examples/s" if on_gpu else ""
+            lines.append(
+                f"| {name} | {seconds:.1f} ({rate:.2f} examples/min{per_second}) | {rate / tutorial_rate:.2f}× rate |"
+            )
         else:
             lines.append(f"| {name} | {seconds:.1f} | {seconds / tutorial_one:.2f}× time |")
     for run, seconds_by_rule in job_seconds.items():

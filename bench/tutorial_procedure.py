@@ -208,15 +208,19 @@ def main():
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
+        "--device", default=None, help="torch device (default: the tutorial's choice, cuda:0 if there is one, else cpu)"
+    )
+    parser.add_argument(
         "--examples",
         help="a JSON list of {question, context, answer} to explain in turn with one model (default: the tutorial's)",
     )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = args.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
     if args.examples:
-        loaded = load(args.model_dir)
+        loaded = load(args.model_dir, device)
         for example in json.loads(Path(args.examples).read_text()):
             run_tutorial(
                 args.model_dir,
@@ -225,10 +229,11 @@ def main():
                 ground_truth=example["answer"],
                 token_to_explain=None,
                 n_steps=args.n_steps,
+                device=device,
                 loaded=loaded,
             )
     else:
-        run_tutorial(args.model_dir, n_steps=args.n_steps)
+        run_tutorial(args.model_dir, n_steps=args.n_steps, device=device)
     print(json.dumps({"seconds": time.perf_counter() - started}))
 
 
