@@ -8,7 +8,7 @@ import stat
 import pytest
 import torch
 
-from bertscope.step import atomic_output
+from bertscope.step import STAGING_SEPARATOR, atomic_output
 from bertscope.tensor_io import load_tensors, save_tensors
 
 
@@ -49,8 +49,17 @@ def test_failed_step_leaves_neither_output_nor_staging(tmp_path, directory):
 
 
 def test_stale_staging_of_a_killed_run_is_removed(tmp_path):
-    stale = tmp_path / ".result.txt.abc123.txt"
-    stale.write_text("left by a killed run")
+    (tmp_path / f".result.txt{STAGING_SEPARATOR}abc123.txt").write_text("left by a killed run")
     with atomic_output(tmp_path / "result.txt") as staging:
         staging.write_text("done")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["result.txt"]
+
+
+def test_staging_of_a_sibling_whose_name_extends_this_one_is_left_alone(tmp_path):
+    """Batch 'q1' and batch 'q1.a' stage in the same folder at the same time."""
+    with atomic_output(tmp_path / "q1.a", directory=True) as sibling_staging:
+        (sibling_staging / "x.safetensors").write_text("in progress")
+        with atomic_output(tmp_path / "q1", directory=True) as staging:
+            (staging / "y.safetensors").write_text("done")
+        assert (sibling_staging / "x.safetensors").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["q1", "q1.a"]

@@ -20,6 +20,7 @@ import yaml
 from bertscope import BertscopeError
 
 log = logging.getLogger("bertscope")
+STAGING_SEPARATOR = "+"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -108,12 +109,15 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{glob.escape(final.name)}.*"):
+    # "+" occurs in no output name (example ids and batch names exclude it), so this pattern cannot match the
+    # staging path of a sibling output whose name merely starts with this one's (batch "q1" and batch "q1.a").
+    prefix = f".{final.name}{STAGING_SEPARATOR}"
+    for stale in final.parent.glob(f"{glob.escape(prefix)}*"):
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     if directory:
-        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
     else:
-        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=final.suffix, dir=final.parent)
         os.close(handle)
         staging = Path(name)
     try:
