@@ -59,17 +59,47 @@ def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
     assert not (output / "model.safetensors").exists(), "refused before copying the weights"
 
 
-def test_bert_without_a_question_answering_head_is_refused(tiny_model_dir, tmp_path):
+def save_weights(model, directory, weights_file):
+    """``model`` saved as transformers does, with its weights as ``weights_file`` (safetensors or a torch pickle)."""
+    import torch
+
+    model.save_pretrained(directory)
+    if weights_file == "pytorch_model.bin":
+        (directory / "model.safetensors").unlink()
+        torch.save(model.state_dict(), directory / weights_file)
+
+
+@pytest.mark.parametrize("weights_file", ["model.safetensors", "pytorch_model.bin"])
+def test_bert_without_a_question_answering_head_is_refused(tiny_model_dir, tmp_path, weights_file):
     from transformers import AutoConfig, BertForMaskedLM
 
     masked_lm = tmp_path / "masked_lm"
-    BertForMaskedLM(AutoConfig.from_pretrained(tiny_model_dir)).save_pretrained(masked_lm)
+    save_weights(BertForMaskedLM(AutoConfig.from_pretrained(tiny_model_dir)), masked_lm, weights_file)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_model_dir / name, masked_lm / name)
     output = tmp_path / "out"
     output.mkdir()
     with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: its weights have no qa_outputs"):
         prepare_model(str(masked_lm), None, output, demo_seed=0, threads=1)
+    assert not (output / "model.safetensors").exists()
+
+
+def test_pytorch_bin_weights_are_converted_to_safetensors(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForQuestionAnswering
+
+    source = tmp_path / "bin_model"
+    original = AutoModelForQuestionAnswering.from_pretrained(tiny_model_dir)
+    save_weights(original, source, "pytorch_model.bin")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, source / name)
+    output = tmp_path / "out"
+    output.mkdir()
+    prepare_model(str(source), None, output, demo_seed=0, threads=1)
+    converted = load_file(output / "model.safetensors")
+    for name, tensor in original.state_dict().items():
+        assert torch.equal(converted[name], tensor), name
 
 
 @pytest.mark.parametrize("model", ["not a model!", "./missing/dir", "/no/such/dir"])

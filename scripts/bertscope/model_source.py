@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bertscope import BertscopeError
 from bertscope.model import check_model_dir, quiet_transformers
-from bertscope.plan import DEMO
+from bertscope.plan import DEMO, num_encoder_layers
 from bertscope.provenance import weights_sha256
 
 log = logging.getLogger("bertscope")
@@ -91,24 +91,17 @@ NOT_BERT_QA_FIX = (
 )
 
 
-def _check_bert_config(model_dir: Path, model: str) -> dict:
-    """The model's config.json, if it describes a BERT model (the modules the attributions hook are BERT's)."""
-    config = json.loads((model_dir / "config.json").read_text())
-    if config.get("model_type") != "bert":
+def _check_bert_config(model_dir: Path, model: str) -> None:
+    """Refuse a model whose config.json is not a BERT model's (the modules the attributions hook are BERT's)."""
+    model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+    if model_type != "bert":
         raise BertscopeError(
             f"config field 'model': '{model}' is not a BERT question-answering model: its config.json has "
-            f"model_type '{config.get('model_type')}', not 'bert'. {NOT_BERT_QA_FIX}"
+            f"model_type '{model_type}', not 'bert'. {NOT_BERT_QA_FIX}"
         )
-    return config
 
 
-def _check_qa_weights(model_dir: Path, model: str) -> None:
-    """The weights hold BERT's three embeddings and a trained question-answering head (read from the header only)."""
-    from safetensors import safe_open
-
-    with safe_open(str(model_dir / "model.safetensors"), framework="numpy") as handle:
-        names = set(handle.keys())
-    missing = [name for name in QA_TENSORS if name not in names]
+def _refuse_missing_qa_tensors(missing: list[str], model: str) -> None:
     if missing:
         raise BertscopeError(
             f"config field 'model': '{model}' is not a BERT question-answering model: its weights have no "
@@ -116,19 +109,28 @@ def _check_qa_weights(model_dir: Path, model: str) -> None:
         )
 
 
-def _copy_weights(source_dir: Path, output_dir: Path) -> None:
-    """The weights as model.safetensors: copied when they already are, converted from pytorch_model.bin otherwise.
+def _copy_weights(source_dir: Path, output_dir: Path, model: str) -> None:
+    """The weights as model.safetensors, refused unless they hold BERT's embeddings and a trained QA head.
 
-    A copy rather than a link, so that rewriting the source model in place cannot change these results' weights.
+    safetensors weights are checked from their header and copied (a copy rather than a link, so that rewriting
+    the source model in place cannot change these results' weights); pytorch_model.bin is converted, and refused
+    if transformers had to initialise any of those tensors itself.
     """
+    source, target = source_dir / "model.safetensors", output_dir / "model.safetensors"
+    if source.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(source), framework="numpy") as handle:
+            names = set(handle.keys())
+        _refuse_missing_qa_tensors([name for name in QA_TENSORS if name not in names], model)
+        shutil.copy(source_dir / "config.json", output_dir / "config.json")
+        shutil.copy(source, target)
+        return
     from transformers import AutoModelForQuestionAnswering
 
-    source, target = source_dir / "model.safetensors", output_dir / "model.safetensors"
-    if not source.is_file():
-        AutoModelForQuestionAnswering.from_pretrained(source_dir).save_pretrained(output_dir)
-        return
-    shutil.copy(source_dir / "config.json", output_dir / "config.json")
-    shutil.copy(source, target)
+    converted, loading = AutoModelForQuestionAnswering.from_pretrained(source_dir, output_loading_info=True)
+    _refuse_missing_qa_tensors([name for name in QA_TENSORS if name in loading["missing_keys"]], model)
+    converted.save_pretrained(output_dir)
 
 
 def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed: int, threads: int) -> dict:
@@ -151,10 +153,9 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed:
             source_dir = Path(model).expanduser().resolve()
         check_model_dir(source_dir)
         _check_bert_config(source_dir, model)
-        _copy_weights(source_dir, output_dir)
+        _copy_weights(source_dir, output_dir, model)
         AutoTokenizer.from_pretrained(source_dir).save_pretrained(output_dir)
-    _check_qa_weights(output_dir, model)
-    record["num_hidden_layers"] = int(_check_bert_config(output_dir, model)["num_hidden_layers"])
+    record["num_hidden_layers"] = num_encoder_layers(output_dir)
     record["weights_sha256"] = weights_sha256(output_dir)
     (output_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
