@@ -188,6 +188,7 @@ def test_auto_batch_size_shrinks_with_length_and_respects_the_minimum(model):
     long = auto_internal_batch_size(model.config, 384)
     assert short >= long >= 4
     assert auto_internal_batch_size(model.config, 384, memory_bytes=1) == 4
+    assert auto_internal_batch_size(model.config, 384, memory_bytes=1, min_points=4) == 8
 
 
 def test_shared_pass_refuses_other_targets(model, tensors):

@@ -27,6 +27,10 @@ from bertscope.tensor_io import load_tensors
 TARGET_COLUMNS = list(range(len(TARGETS)))
 
 AUTO_BATCH_MEMORY_BYTES = 1.5 * 2**30
+CONDUCTANCE_MIN_POINTS = 4
+"""captum's conductance chunks share their boundary path point (it differences consecutive points), so a chunk of k
+points computes k - 1 new ones: at least 4 keeps the repeated work to a quarter (at 2, half of it is repeated;
+measured on a 384-token example, bert-base-shaped: 15.3 s and 1.4 GiB at 2 points, 11.1 s and 2.0 GiB at 4)."""
 
 
 def per_target(tensor: torch.Tensor) -> torch.Tensor:
@@ -67,24 +71,26 @@ def gradients_per_target(output: torch.Tensor, tensors: tuple[torch.Tensor, ...]
     return tuple(torch.stack(grads, dim=1).flatten(0, 1) for grads in zip(*per_column, strict=True))
 
 
-def auto_internal_batch_size(config, sequence_length: int, memory_bytes: float = AUTO_BATCH_MEMORY_BYTES) -> int:
+def auto_internal_batch_size(
+    config, sequence_length: int, memory_bytes: float = AUTO_BATCH_MEMORY_BYTES, min_points: int = 2
+) -> int:
     """How many captum rows fit one chunk: enough to keep torch busy, bounded by ``memory_bytes``.
 
     A chunk of captum rows runs the model on one row per path point (the targets share it), and the estimate
     counts the activations autograd keeps for such a row, per token and encoder layer: about 14 hidden-size
-    vectors, 2 intermediate-size ones and the attention scores. The result is at least 2 path points, the least
-    captum's conductance accepts.
+    vectors, 2 intermediate-size ones and the attention scores. The result is at least ``min_points`` path
+    points (2, the least captum's conductance accepts, by default).
     """
     floats_per_token_layer = (
         14 * config.hidden_size + 2 * config.intermediate_size + 3 * config.num_attention_heads * sequence_length
     )
     bytes_per_point = 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
-    return len(TARGETS) * max(2, int(memory_bytes // bytes_per_point))
+    return len(TARGETS) * max(min_points, int(memory_bytes // bytes_per_point))
 
 
-def _batch_size(model, tensors, internal_batch_size) -> int:
+def _batch_size(model, tensors, internal_batch_size, min_points: int = 2) -> int:
     if internal_batch_size in (None, "auto"):
-        return auto_internal_batch_size(model.config, tensors["input_ids"].shape[1])
+        return auto_internal_batch_size(model.config, tensors["input_ids"].shape[1], min_points=min_points)
     return int(internal_batch_size)
 
 
@@ -279,7 +285,7 @@ def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: i
         additional_forward_args=(mask,),
         target=TARGET_COLUMNS,
         n_steps=n_steps,
-        internal_batch_size=_batch_size(model, tensors, internal_batch_size),
+        internal_batch_size=_batch_size(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
     )
     with torch.no_grad():
         rows = torch.arange(len(TARGETS))
