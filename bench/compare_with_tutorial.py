@@ -28,12 +28,12 @@ DELTA_ATOL = 1e-5
 """Convergence deltas are float32 differences of logit-sized sums: below this they are rounding noise."""
 
 
-def relative_difference(got, expected, atol: float) -> float:
-    """Largest elementwise |got - expected| / |expected|, where elements smaller than ``atol`` or than 1% of the
-    quantity's largest magnitude are measured against that floor instead (a near-zero attribution's float32
-    rounding is not a relative error)."""
+def relative_difference(got, expected, atol: float, relative_floor: float = 0.01) -> float:
+    """Largest elementwise |got - expected| / |expected|, where elements smaller than ``atol`` or than
+    ``relative_floor`` times the quantity's largest magnitude are measured against that floor instead (a
+    near-zero attribution's float32 rounding is not a relative error)."""
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
-    floor = max(atol, 0.01 * float(np.abs(expected).max(initial=0.0)))
+    floor = max(atol, relative_floor * float(np.abs(expected).max(initial=0.0)))
     return float((np.abs(got - expected) / np.maximum(np.abs(expected), floor)).max())
 
 
@@ -47,8 +47,17 @@ def compare(
     token_to_explain: int,
     n_steps: int,
     atol: float = 1e-6,
+    relative_floor: float = 0.01,
+    delta_atol: float = DELTA_ATOL,
 ) -> dict[str, float]:
-    """Largest relative difference per quantity between the tables and the tutorial's procedure."""
+    """Largest relative difference per quantity between the tables and the tutorial's procedure.
+
+    ``relative_floor=0`` and ``delta_atol=atol`` give a plain elementwise |a - b| / max(|b|, atol).
+    """
+
+    def difference(got, expected, floor_atol=atol):
+        return relative_difference(got, expected, floor_atol, relative_floor)
+
     expected = run_tutorial(
         model_dir,
         question=question,
@@ -70,27 +79,23 @@ def compare(
             got = rows[rows["source"] == source].sort_values("token_index")
             if got["token"].tolist() != expected["tokens"]:
                 raise ValueError(f"{source} {target}: the tokens differ from the tutorial's")
-            differences[f"{source} {target}"] = relative_difference(
-                got["attribution"], expected[f"{source}_{target}"], atol
-            )
+            differences[f"{source} {target}"] = difference(got["attribution"], expected[f"{source}_{target}"])
         layers = rows[rows["source"] == "layer"].pivot(index="layer", columns="token_index", values="attribution")
-        differences[f"layers {target}"] = relative_difference(layers, expected[f"layers_{target}"], atol)
+        differences[f"layers {target}"] = difference(layers, expected[f"layers_{target}"])
         matrix = distributions[distributions["target"] == target].pivot(
             index="layer", columns="dim", values="attribution"
         )
-        differences[f"distribution {target}"] = relative_difference(matrix, expected[f"distribution_{target}"], atol)
+        differences[f"distribution {target}"] = difference(matrix, expected[f"distribution_{target}"])
         per_layer = summary[summary["target"] == target].sort_values("layer")
         for column in ("total_attribution", "entropy"):
-            differences[f"{column} {target}"] = relative_difference(
-                per_layer[column], expected[f"{column}_{target}"], atol
-            )
+            differences[f"{column} {target}"] = difference(per_layer[column], expected[f"{column}_{target}"])
     predictions = read("predictions").iloc[0]
     for key in ("predicted_start", "predicted_end", "true_start", "true_end"):
         differences[key] = float(predictions[key] != expected[key])
     for key in ("start_prob", "end_prob"):
-        differences[key] = relative_difference(predictions[key], expected[key], atol)
+        differences[key] = difference(predictions[key], expected[key])
     for key in ("delta_start", "delta_end"):
-        differences[key] = relative_difference(predictions[key], expected[key], max(atol, DELTA_ATOL))
+        differences[key] = difference(predictions[key], expected[key], max(atol, delta_atol))
     return differences
 
 

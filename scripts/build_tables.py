@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bertscope import SUBEMBEDDINGS
-from bertscope.plan import example_file
+from bertscope.plan import CONDUCTANCE_FILES, example_file
 from bertscope.provenance import table_metadata
 from bertscope.step import run_step
 from bertscope.tables import (
@@ -68,7 +68,7 @@ def main(smk):
     """``params.batches`` lists each batch's examples, in the order of the batch directories in ``input``."""
     layer_files = defaultdict(list)
     for directory in smk.input.conductance:
-        for path in Path(directory).glob("*/layer_*.safetensors"):
+        for path in Path(directory).glob(CONDUCTANCE_FILES):
             layer_files[path.parent.name].append(path)
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
     batch_dirs = zip(smk.input.inputs, smk.input.embeddings, smk.input.subembeddings, strict=True)

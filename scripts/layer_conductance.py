@@ -1,4 +1,5 @@
-"""Layer Conductance of a group of encoder layers (one layer by default), for start and end, one file per layer."""
+"""Layer Conductance of a group of encoder layers (one layer by default), for start and end, for each example of a
+batch: one file per example and layer."""
 
 import logging
 
@@ -14,7 +15,7 @@ def main(smk):
     model, examples = load_attribution_job(smk)
     layers = [int(layer) for layer in smk.params.layers]
     with atomic_output(smk.output.conductance, directory=True) as staging:
-        for example, tensors, _ in examples:
+        for example, tensors in examples:
             attributions, deltas = layer_conductance(
                 model, tensors, [layer - 1 for layer in layers], smk.params.n_steps, smk.params.internal_batch_size
             )

@@ -1,4 +1,5 @@
-"""Layer Integrated Gradients on the word, token-type and position embeddings, for start and end."""
+"""Layer Integrated Gradients on the word, token-type and position embeddings, for start and end, for each example
+of a batch (one file per example)."""
 
 import logging
 
@@ -13,7 +14,7 @@ log = logging.getLogger("bertscope")
 def main(smk):
     model, examples = load_attribution_job(smk)
     with atomic_output(smk.output.attributions, directory=True) as staging:
-        for example, tensors, _ in examples:
+        for example, tensors in examples:
             attributions, delta = subembedding_lig(model, tensors, smk.params.n_steps, smk.params.internal_batch_size)
             save_tensors(
                 example_file(staging, example),

@@ -130,6 +130,8 @@ def test_tables_equal_the_tutorial_procedure(run_dir, tiny_model_dir):
         TUTORIAL_EXAMPLE["answer"],
         TUTORIAL_EXAMPLE["token_to_explain"],
         N_STEPS,
+        relative_floor=0.0,  # strictly elementwise: every value to 1e-4 of itself (or 1e-6 absolute)
+        delta_atol=1e-6,
     )
     assert len(differences) == 24
     too_far = {name: difference for name, difference in differences.items() if difference > 1e-4}

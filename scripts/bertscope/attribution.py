@@ -206,9 +206,6 @@ class MultiLayerConductance(LayerConductance):
     is captum's, unchanged, and returns a tuple with one tensor per layer.
     """
 
-    def __init__(self, forward_func, layers: list[torch.nn.Module]):
-        super().__init__(forward_func, layers)
-
     def _attribute(
         self,
         inputs,
@@ -299,12 +296,12 @@ def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: i
 
 def load_attribution_job(smk):
     """What every attribution step starts with: torch set up, the model on the device, and the job's batch of
-    examples as an iterator of (example id, tensors on the device, record), read one at a time."""
+    examples as an iterator of (example id, its tensors on the device), read one at a time."""
     configure_torch(smk.threads)
     device = resolve_device(smk.params.device)
     model = load_model(smk.input.model, device)
     examples = (
-        (example, *load_tensors(example_file(smk.input.inputs, example), device=str(device)))
+        (example, load_tensors(example_file(smk.input.inputs, example), device=str(device))[0])
         for example in smk.params.examples
     )
     return model, examples

@@ -60,6 +60,10 @@ def example_file(directory: str | Path, example: str) -> Path:
     return Path(directory) / f"{example}.safetensors"
 
 
+CONDUCTANCE_FILES = "*/layer_*.safetensors"
+"""Every :func:`conductance_file` of a layer-group directory, as a glob pattern."""
+
+
 def conductance_file(directory: str | Path, example: str, layer: int) -> Path:
     """An example's conductance of one encoder layer (1-based) in a batch's layer-group directory."""
     return Path(directory) / example / f"layer_{layer:02d}.safetensors"
