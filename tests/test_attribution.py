@@ -7,7 +7,9 @@ import torch
 from captum.attr import LayerConductance, LayerIntegratedGradients
 
 from bertscope.attribution import (
+    AUTO_BATCH_MEMORY_BYTES,
     MultiLayerConductance,
+    activation_memory_budget,
     auto_internal_batch_size,
     conductance_embeddings,
     embedding_lig,
@@ -202,3 +204,11 @@ def test_shared_pass_refuses_other_targets(model, tensors):
             target=[1, 0],
             n_steps=4,
         )
+
+
+def test_auto_budget_is_fixed_on_the_cpu_and_half_the_free_memory_on_a_gpu(monkeypatch):
+    assert activation_memory_budget(torch.device("cpu")) == AUTO_BATCH_MEMORY_BYTES
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (40 * 2**30, 80 * 2**30))
+    assert activation_memory_budget(torch.device("cuda:0")) == 20 * 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2**30, 80 * 2**30))
+    assert activation_memory_budget(torch.device("cuda:0")) == 2**29

@@ -88,9 +88,20 @@ def auto_internal_batch_size(
     return len(TARGETS) * max(min_points, int(memory_bytes // bytes_per_point))
 
 
+def activation_memory_budget(device: torch.device) -> float:
+    """Bytes of activations one chunk may keep: a fixed budget on the CPU (bounded RSS), on a GPU half of what is
+    free on the card once the model is there (large chunks are what keeps a GPU busy)."""
+    if device.type == "cuda":
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+        return 0.5 * free_bytes
+    return AUTO_BATCH_MEMORY_BYTES
+
+
 def _batch_size(model, tensors, internal_batch_size, min_points: int = 2) -> int:
     if internal_batch_size in (None, "auto"):
-        return auto_internal_batch_size(model.config, tensors["input_ids"].shape[1], min_points=min_points)
+        ids = tensors["input_ids"]
+        budget = activation_memory_budget(ids.device)
+        return auto_internal_batch_size(model.config, ids.shape[1], budget, min_points=min_points)
     return int(internal_batch_size)
 
 
