@@ -44,14 +44,18 @@ def test_model_directory_without_weights_or_tokenizer_is_refused(tiny_model_dir,
         prepare_model(str(broken), None, output, demo_seed=0, threads=1)
 
 
+def copy_tokenizer(model_dir, directory):
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(model_dir / name, directory / name)
+
+
 def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering
 
     other = tmp_path / "distilbert"
     config = DistilBertConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=64)
     DistilBertForQuestionAnswering(config).save_pretrained(other)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny_model_dir / name, other / name)
+    copy_tokenizer(tiny_model_dir, other)
     output = tmp_path / "out"
     output.mkdir()
     with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: .* model_type 'distilbert'"):
@@ -75,8 +79,7 @@ def test_bert_without_a_question_answering_head_is_refused(tiny_model_dir, tmp_p
 
     masked_lm = tmp_path / "masked_lm"
     save_weights(BertForMaskedLM(AutoConfig.from_pretrained(tiny_model_dir)), masked_lm, weights_file)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny_model_dir / name, masked_lm / name)
+    copy_tokenizer(tiny_model_dir, masked_lm)
     output = tmp_path / "out"
     output.mkdir()
     with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: its weights have no qa_outputs"):
@@ -92,8 +95,7 @@ def test_pytorch_bin_weights_are_converted_to_safetensors(tiny_model_dir, tmp_pa
     source = tmp_path / "bin_model"
     original = AutoModelForQuestionAnswering.from_pretrained(tiny_model_dir)
     save_weights(original, source, "pytorch_model.bin")
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny_model_dir / name, source / name)
+    copy_tokenizer(tiny_model_dir, source)
     output = tmp_path / "out"
     output.mkdir()
     prepare_model(str(source), None, output, demo_seed=0, threads=1)
