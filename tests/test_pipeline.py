@@ -262,3 +262,15 @@ def test_invalid_config_is_refused_before_any_job(tmp_path, tiny_model_dir, over
     assert message in output
     assert "workflow/schemas/config.schema.yaml" in output
     assert not (tmp_path / "results").exists()
+
+
+def test_missing_example_field_is_named_with_the_fix(tmp_path, tiny_model_dir):
+    write_config(tmp_path, model=str(tiny_model_dir), examples={"q": {"context": "It is.", "answer": "It"}})
+    completed = snakemake(tmp_path, "-n")
+    assert completed.returncode != 0
+    assert "config key 'examples'['q']: 'question' is a required property. Fix: add it" in completed.stdout + completed.stderr
+
+
+def test_a_config_without_model_uses_the_demo_model(tmp_path):
+    write_config(tmp_path, examples={"tutorial": TUTORIAL_EXAMPLE})
+    assert dry_run_jobs(tmp_path)["model"] == 1

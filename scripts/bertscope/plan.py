@@ -81,6 +81,8 @@ def config_problem(config: dict, schema_path: str | Path) -> str | None:
     where = "config"
     for part in error.absolute_path:
         where += f"[{part!r}]" if where != "config" else f" key '{part}'"
+    if error.validator == "required":
+        return f"{where}: {error.message}. Fix: add it (workflow/schemas/config.schema.yaml describes each key)."
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
