@@ -268,7 +268,10 @@ def test_missing_example_field_is_named_with_the_fix(tmp_path, tiny_model_dir):
     write_config(tmp_path, model=str(tiny_model_dir), examples={"q": {"context": "It is.", "answer": "It"}})
     completed = snakemake(tmp_path, "-n")
     assert completed.returncode != 0
-    assert "config key 'examples'['q']: 'question' is a required property. Fix: add it" in completed.stdout + completed.stderr
+    assert (
+        "config key 'examples'['q']: 'question' is a required property. Fix: add it"
+        in completed.stdout + completed.stderr
+    )
 
 
 def test_a_config_without_model_uses_the_demo_model(tmp_path):
