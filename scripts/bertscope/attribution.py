@@ -50,6 +50,11 @@ def first_target_rows(tensor: torch.Tensor) -> torch.Tensor:
     return rows[:, 0]
 
 
+def first_target_arguments(arguments) -> tuple:
+    """:func:`first_target_rows` of every tensor among a forward function's extra arguments; others unchanged."""
+    return tuple(first_target_rows(argument) if torch.is_tensor(argument) else argument for argument in arguments)
+
+
 def check_target_columns(target) -> None:
     """Shared passes compute every target for every path point: ``target`` must be captum's expansion of
     :data:`TARGET_COLUMNS` (0, 1, 0, 1, …), which is what the attribution functions here pass."""
@@ -123,10 +128,7 @@ class SharedPassLayerIntegratedGradients(LayerIntegratedGradients):
             path_values = tuple(first_target_rows(value).detach().requires_grad_() for value in inputs)
             if len(path_values) != len(layers):
                 raise ValueError("shared-pass LIG needs layers with one output tensor each")
-            arguments = tuple(
-                first_target_rows(argument) if torch.is_tensor(argument) else argument
-                for argument in additional_forward_args
-            )
+            arguments = first_target_arguments(additional_forward_args)
             hooks = [
                 layer.register_forward_hook(lambda module, layer_input, layer_output, value=value: value)
                 for layer, value in zip(layers, path_values, strict=True)
@@ -253,10 +255,7 @@ class MultiLayerConductance(LayerConductance):
                 self.forward_func,
                 tuple(first_target_rows(scaled) for scaled in scaled_inputs),
                 self.layer,
-                additional_forward_args=tuple(
-                    first_target_rows(argument) if torch.is_tensor(argument) else argument
-                    for argument in expanded_args or ()
-                ),
+                additional_forward_args=first_target_arguments(expanded_args or ()),
                 forward_hook_with_return=True,
                 require_layer_grads=True,
             )
