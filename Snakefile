@@ -1,5 +1,7 @@
 # bertscope: explain what a BERT question-answering model looks at, with Captum.
-# The DAG: model → inputs → embedding LIG, sub-embedding LIG, per-layer conductance → Parquet tables → figures.
+# The DAG, per batch of examples: model → inputs → embedding LIG, sub-embedding LIG, conductance per layer group →
+# a part of every Parquet table → figures of the chosen examples; then across batches: the tables' datasets,
+# summary figures, previews and provenance.
 
 
 configfile: "config.yaml"
@@ -21,8 +23,8 @@ include: "workflow/rules/provenance.smk"
 rule all:
     default_target: True
     input:
-        list(table_paths().values()),
+        rules.table_datasets.output,
         rules.table_previews.output,
         rules.provenance.output,
-        figure_paths(),
+        expand(rules.example_figures.output.figures, batch=FIGURE_BATCHES),
         rules.summary_figures.output,

@@ -1,33 +1,34 @@
-"""Layer Conductance of a group of encoder layers (one layer by default), for start and end, for each example of a
-batch: one file per example and layer."""
+"""Layer Conductance of a group of encoder layers (one layer by default), for start and end, for every example of a
+batch (one file for the batch and group)."""
 
 import logging
 
-from bertscope.attribution import layer_conductance, load_attribution_job
-from bertscope.plan import conductance_file
-from bertscope.step import atomic_output, run_step
-from bertscope.tensor_io import save_tensors
+from bertscope.attribution import layer_conductance
+from bertscope.step import attribution_job, run_step
+from bertscope.tables import layer_key, stored_summary
+from bertscope.tensor_io import save_batch
 
 log = logging.getLogger("bertscope")
 
 
 def main(smk):
-    model, examples = load_attribution_job(smk)
-    layers = [int(layer) for layer in smk.params.layers]
-    with atomic_output(smk.output.conductance, directory=True) as staging:
-        for example, tensors in examples:
-            attributions, deltas = layer_conductance(
-                model, tensors, [layer - 1 for layer in layers], smk.params.n_steps, smk.params.internal_batch_size
-            )
-            for layer in layers:
-                path = conductance_file(staging, example, layer)
-                path.parent.mkdir(exist_ok=True)
-                save_tensors(
-                    path,
-                    {"attributions": attributions[layer - 1], "delta": deltas[layer - 1]},
-                    {"example": example, "source": "layer", "layer": layer, "n_steps": smk.params.n_steps},
-                )
-                log.info("%s layer %d: convergence deltas %s", example, layer, deltas[layer - 1].tolist())
+    model, device, examples = attribution_job(smk)
+    layers = list(smk.params.layers)
+    results = {}
+    for example, tensors, inputs_record in examples:
+        attributions, deltas = layer_conductance(
+            model, tensors, layers, smk.params.n_steps, smk.params.internal_batch_size
+        )
+        kept = {}
+        for layer in layers:
+            explained = inputs_record["token_to_explain"]
+            summary = stored_summary(attributions[layer], explained, smk.params.attribution_storage)
+            summary["delta"] = deltas[layer]
+            kept.update({f"{layer_key(layer)}.{name}": value for name, value in summary.items()})
+            log.info("%s layer %d: convergence deltas %s", example, layer, deltas[layer].tolist())
+        record = {"source": "layer", "layers": layers, "n_steps": smk.params.n_steps, "device": device}
+        results[example] = (kept, record)
+    save_batch(smk.output.conductance, results)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,7 @@
 """Figures over every example in the tables: mean layer conductance per token category, entropy per layer, and the
-convergence deltas, plus an HTML table of every example's prediction.
-
-Examples have different token counts, so per-token values cannot be averaged across them. The layer figure instead
-sums each example's layer attribution (source ``layer``) over seven token categories that every input has
-(``[CLS] question [SEP] context [SEP]``, the context split around the true answer span) and averages those sums over
-the examples. A category with no tokens in an example (an answer at the very start of the context leaves nothing
-before it) sums to 0 there.
-"""
+convergence deltas, plus an HTML table of every example's prediction (computations in bertscope.summary)."""
 
 import html
-from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,36 +12,34 @@ from matplotlib.ticker import LogFormatter
 from bertscope import TARGETS, BertscopeError
 from bertscope.figures import add_footer, html_page, new_figure, save_figure, write_text
 from bertscope.step import run_step
-
-CATEGORIES = (
-    "[CLS]",
-    "Question",
-    "First [SEP]",
-    "Context before answer",
-    "Answer",
-    "Context after answer",
-    "Final [SEP]",
+from bertscope.summary import (
+    CATEGORIES,
+    HTML_COLUMNS,
+    delta_magnitudes,
+    entropy_quantiles,
+    examples_table,
+    mean_layer_attribution_of_dataset,
 )
-"""Token categories of a ``[CLS] question [SEP] context [SEP]`` input, in input order; the answer is the true span."""
 
-SOURCE_ORDER = ("embeddings", "subembeddings", "layer")
-"""The sources of ``convergence_deltas`` in the order they are drawn (any other source follows, alphabetically)."""
+HTML_SOURCE_COLUMNS = (
+    "example",
+    "predicted_answer",
+    "true_start",
+    "true_end",
+    "predicted_start",
+    "predicted_end",
+    "start_prob",
+    "end_prob",
+)
+
+MAX_POINTS_PER_SOURCE = 2000
+"""The convergence figure draws at most this many points per source (a fixed random sample); its boxes, median
+and counts cover every attribution."""
+
 
 COLOURS = {"start": "#4c72b0", "end": "#dd8452"}
 LINES = {"start": {"marker": "o", "linestyle": "-"}, "end": {"marker": "s", "linestyle": "--"}}
 """Lines of the two targets differ in more than colour, so that one is seen even where it hides the other."""
-
-HTML_COLUMNS = (
-    "Example",
-    "Predicted answer",
-    "True start",
-    "True end",
-    "Predicted start",
-    "Predicted end",
-    "Start prob",
-    "End prob",
-    "Max |delta|",
-)
 
 CSS = """
 th, td { border: 1px solid #ccc; font-variant-numeric: tabular-nums; }
@@ -63,78 +53,8 @@ def footer(smk, examples: int) -> str:
     return f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · examples: {examples}"
 
 
-def _table_error(table: str, problem: str) -> BertscopeError:
-    return BertscopeError(f"table {table}: {problem}. Fix: rebuild the tables (snakemake --forcerun tables)")
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Mean layer attribution per token category
-
-
-def token_categories(tokens: list[str], true_start: int, true_end: int, example: str) -> np.ndarray:
-    """The category (an index into :data:`CATEGORIES`) of each token of one example's input.
-
-    ``[CLS]`` is the first token and the final separator the last; the first separator is the first token after
-    ``[CLS]`` that reads like the final one; the answer is ``true_start..true_end`` (inclusive).
-    """
-    count = len(tokens)
-    separator = tokens[-1] if tokens else None
-    first_sep = next((i for i in range(1, count - 1) if tokens[i] == separator), None)
-    if first_sep is None or not first_sep < true_start <= true_end < count - 1:
-        raise _table_error(
-            "token_attributions",
-            f"example '{example}': its {count} tokens are not '[CLS] question [SEP] context [SEP]' with the true "
-            f"answer {true_start}..{true_end} in the context",
-        )
-    bounds = [0, 1, first_sep, first_sep + 1, true_start, true_end + 1, count - 1, count]
-    categories = np.empty(count, dtype=int)
-    for category, (begin, end) in enumerate(pairwise(bounds)):
-        categories[begin:end] = category
-    return categories
-
-
-def category_attributions(attributions: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per example, target, layer and category: the summed layer attribution of the category's tokens.
-
-    ``attributions`` are ``token_attributions`` rows of source ``layer``; ``predictions`` gives each example's true
-    answer span. Columns: example, target, layer, category (str, every one of :data:`CATEGORIES`), attribution.
-    """
-    spans = predictions.drop_duplicates("example").set_index("example")
-    frames = []
-    for example, rows in attributions.groupby("example", sort=False):
-        if example not in spans.index:
-            raise _table_error("predictions", f"no row for example '{example}'")
-        tokens = rows.drop_duplicates("token_index").sort_values("token_index")
-        if tokens["token_index"].tolist() != list(range(len(tokens))):
-            raise _table_error("token_attributions", f"example '{example}': token indices are not 0..N-1")
-        categories = token_categories(
-            tokens["token"].astype(str).tolist(),
-            int(spans.at[example, "true_start"]),
-            int(spans.at[example, "true_end"]),
-            example,
-        )
-        labelled = rows.assign(category=np.asarray(CATEGORIES)[categories[rows["token_index"].to_numpy(int)]])
-        sums = labelled.groupby(["target", "layer", "category"])["attribution"].sum()
-        # Every category of every (target, layer), so that an empty category counts as 0 in the mean.
-        full = pd.MultiIndex.from_product(
-            [sums.index.levels[0], sums.index.levels[1], list(CATEGORIES)], names=sums.index.names
-        )
-        frames.append(sums.reindex(full, fill_value=0.0).reset_index().assign(example=example))
-    frame = pd.concat(frames, ignore_index=True)
-    return frame[["example", "target", "layer", "category", "attribution"]]
-
-
-def mean_layer_attribution(attributions: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per target: layers (1..N, from the data) × :data:`CATEGORIES`, the mean over examples of the category sums."""
-    sums = category_attributions(attributions, predictions)
-    grids = {}
-    for target in TARGETS:
-        rows = sums[sums["target"] == target]
-        if rows.empty:
-            continue
-        grid = rows.pivot_table(index="layer", columns="category", values="attribution", aggfunc="mean")
-        grids[target] = grid.reindex(columns=list(CATEGORIES)).sort_index()
-    return grids
 
 
 def mean_layer_heatmap(grids: dict[str, pd.DataFrame], examples: int):
@@ -186,26 +106,6 @@ def _s(count: int) -> str:
 # Entropy per layer
 
 
-def entropy_quantiles(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per target and layer, over the examples: median, first and third quartile of the entropy, and the count.
-
-    Quartiles interpolate linearly, as numpy's defaults do. Columns: target, layer, median, q1, q3, examples.
-    """
-    groups = summary.groupby(["target", "layer"])["entropy"]
-    frame = pd.DataFrame(
-        {
-            "median": groups.median(),
-            "q1": groups.quantile(0.25),
-            "q3": groups.quantile(0.75),
-            "examples": groups.count(),
-        }
-    ).reset_index()
-    frame["layer"] = frame["layer"].astype(int)
-    rank = frame["target"].map({target: i for i, target in enumerate(TARGETS)}).fillna(len(TARGETS))
-    frame = frame.assign(_rank=rank).sort_values(["_rank", "target", "layer"])
-    return frame.drop(columns="_rank").reset_index(drop=True)
-
-
 def entropy_figure(stats: pd.DataFrame, examples: int):
     """Median entropy per layer, one line per target, with the interquartile range as a band around it."""
     layers = sorted(stats["layer"].unique())
@@ -233,14 +133,15 @@ def entropy_figure(stats: pd.DataFrame, examples: int):
 # Convergence deltas
 
 
-def delta_magnitudes(deltas: pd.DataFrame) -> pd.DataFrame:
-    """``convergence_deltas`` with ``abs_delta`` = |delta|, rows ordered by :data:`SOURCE_ORDER` then example."""
-    order = {source: i for i, source in enumerate(SOURCE_ORDER)}
-    frame = deltas.assign(
-        abs_delta=deltas["delta"].abs().astype(float),
-        _rank=deltas["source"].map(lambda source: order.get(source, len(order))),
-    )
-    return frame.sort_values(["_rank", "source"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+def drawn_points(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which points the convergence figure draws: all of a source's, or a random :data:`MAX_POINTS_PER_SOURCE`."""
+    shown = np.ones(len(sources), dtype=bool)
+    for source in np.unique(sources):
+        (rows,) = np.nonzero(sources == source)
+        if len(rows) > MAX_POINTS_PER_SOURCE:
+            shown[rows] = False
+            shown[rng.choice(rows, MAX_POINTS_PER_SOURCE, replace=False)] = True
+    return shown
 
 
 def delta_figure(magnitudes: pd.DataFrame, examples: int):
@@ -263,9 +164,11 @@ def delta_figure(magnitudes: pd.DataFrame, examples: int):
         capprops={"color": "0.15"},
         zorder=3,  # the box outline over the points, so that it stays visible among many
     )
-    jitter = np.random.default_rng(0).uniform(-0.22, 0.22, len(magnitudes))
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.22, 0.22, len(magnitudes))
+    shown = drawn_points(magnitudes["source"].astype(str).to_numpy(), rng)
     for target in dict.fromkeys([*TARGETS, *magnitudes["target"].astype(str)]):
-        chosen = (magnitudes["target"] == target).to_numpy()
+        chosen = (magnitudes["target"] == target).to_numpy() & shown
         if not chosen.any():
             continue
         ax.scatter(
@@ -300,7 +203,7 @@ def delta_figure(magnitudes: pd.DataFrame, examples: int):
         xlabel=f"|Convergence delta| ({scale})",
         ylabel="Source",
         title=f"Convergence deltas of {len(magnitudes)} attributions ({examples} example{_s(examples)}, "
-        f"start and end targets)",
+        f"start and end targets)" + ("" if shown.all() else f"\n{int(shown.sum())} points drawn, a random sample"),
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
@@ -308,25 +211,6 @@ def delta_figure(magnitudes: pd.DataFrame, examples: int):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Examples page
-
-
-def examples_table(predictions: pd.DataFrame, deltas: pd.DataFrame) -> pd.DataFrame:
-    """One row per example (in table order): its prediction, true span, probabilities and largest |delta|."""
-    largest = deltas.assign(abs_delta=deltas["delta"].abs()).groupby("example")["abs_delta"].max()
-    return pd.DataFrame(
-        {
-            "Example": predictions["example"].astype(str),
-            "Predicted answer": predictions["predicted_answer"].astype(str),
-            "True start": predictions["true_start"].astype(int),
-            "True end": predictions["true_end"].astype(int),
-            "Predicted start": predictions["predicted_start"].astype(int),
-            "Predicted end": predictions["predicted_end"].astype(int),
-            "Start prob": predictions["start_prob"].astype(float),
-            "End prob": predictions["end_prob"].astype(float),
-            "Max |delta|": predictions["example"].map(largest).astype(float),
-        },
-        columns=list(HTML_COLUMNS),
-    ).reset_index(drop=True)
 
 
 def _cell(column: str, value) -> str:
@@ -362,27 +246,25 @@ def examples_page(table: pd.DataFrame, footer_line: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _read(path, table: str, **equals) -> pd.DataFrame:
-    filters = [(column, "==", value) for column, value in equals.items()] or None
-    frame = pd.read_parquet(path, filters=filters)
+def read_dataset(dataset: str, table: str, columns: list[str]) -> pd.DataFrame:
+    frame = pd.read_parquet(dataset, columns=columns)
     if frame.empty:
-        where = "".join(f" with {column} == {value!r}" for column, value in equals.items())
-        raise _table_error(table, f"{path} has no rows{where}")
+        raise BertscopeError(f"table {table}: {dataset} has no rows. Fix: rebuild the tables (snakemake --forcerun tables)")
     return frame
 
 
 def main(smk):
-    attributions = _read(smk.input.token_attributions, "token_attributions", source="layer")
-    attributions["layer"] = attributions["layer"].astype(int)
-    summary = _read(smk.input.layer_summary, "layer_summary")
-    deltas = _read(smk.input.convergence_deltas, "convergence_deltas")
-    predictions = _read(smk.input.predictions, "predictions")
-    examples = predictions["example"].nunique()
-    line = footer(smk, examples)
+    datasets = dict(zip(smk.params.tables, smk.params.datasets, strict=True))
+    predictions = read_dataset(datasets["predictions"], "predictions", list(HTML_SOURCE_COLUMNS))
+    summary = read_dataset(datasets["layer_summary"], "layer_summary", ["example", "target", "layer", "entropy"])
+    deltas = read_dataset(
+        datasets["convergence_deltas"], "convergence_deltas", ["example", "target", "source", "layer", "delta"]
+    )
+    line = footer(smk, predictions["example"].nunique())
 
     figures = {
         "mean_layer_attribution": lambda: mean_layer_heatmap(
-            mean_layer_attribution(attributions, predictions), attributions["example"].nunique()
+            *mean_layer_attribution_of_dataset(datasets["token_attributions"], predictions)
         ),
         "entropy_by_layer": lambda: entropy_figure(entropy_quantiles(summary), summary["example"].nunique()),
         "convergence_deltas": lambda: delta_figure(delta_magnitudes(deltas), deltas["example"].nunique()),

@@ -5,10 +5,9 @@ import logging
 import torch
 
 from bertscope.model import configure_torch, load_model, load_tokenizer, resolve_device
-from bertscope.plan import example_file
 from bertscope.qa_inputs import encode_example
-from bertscope.step import atomic_output, run_step
-from bertscope.tensor_io import save_tensors
+from bertscope.step import run_step
+from bertscope.tensor_io import save_batch
 
 log = logging.getLogger("bertscope")
 
@@ -24,7 +23,8 @@ def predict(model, tensors: dict) -> dict:
     return {"start_logits": output.start_logits, "end_logits": output.end_logits}
 
 
-def prepare_example(tokenizer, model, device, example_id: str, example: dict, params, path) -> None:
+def prepare_example(tokenizer, model, device, example_id: str, example: dict, params) -> tuple[dict, dict]:
+    """The example's input/reference tensors and logits, and its record (tokens, spans, prediction)."""
     encoded = encode_example(
         tokenizer,
         example_id,
@@ -52,7 +52,6 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         "start_prob": float(torch.softmax(logits["start_logits"][0], dim=0).max()),
         "end_prob": float(torch.softmax(logits["end_logits"][0], dim=0).max()),
     }
-    save_tensors(path, {**encoded.tensors, **logits}, record)
     log.info(
         "%s: %d tokens, answer %d..%d, predicted %d..%d '%s'",
         example_id,
@@ -63,6 +62,7 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         end,
         record["predicted_answer"],
     )
+    return {**encoded.tensors, **logits}, record
 
 
 def main(smk):
@@ -70,10 +70,11 @@ def main(smk):
     device = resolve_device(smk.params.device)
     tokenizer = load_tokenizer(smk.input.model)
     model = load_model(smk.input.model, device)
-    with atomic_output(smk.output.inputs, directory=True) as staging:
-        for example_id, example in smk.params.examples.items():
-            path = example_file(staging, example_id)
-            prepare_example(tokenizer, model, device, example_id, example, smk.params, path)
+    examples = {
+        example_id: prepare_example(tokenizer, model, device, example_id, example, smk.params)
+        for example_id, example in smk.params.examples.items()
+    }
+    save_batch(smk.output.inputs, examples)
 
 
 if __name__ == "__main__":

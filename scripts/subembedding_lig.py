@@ -1,27 +1,29 @@
-"""Layer Integrated Gradients on the word, token-type and position embeddings, for start and end, for each example
-of a batch (one file per example)."""
+"""Layer Integrated Gradients on the word, token-type and position embeddings at once, for the start and the end
+position, for every example of a batch (one file for the batch)."""
 
 import logging
 
-from bertscope.attribution import load_attribution_job, subembedding_lig
-from bertscope.plan import example_file
-from bertscope.step import atomic_output, run_step
-from bertscope.tensor_io import save_tensors
+from bertscope.attribution import subembedding_lig
+from bertscope.step import attribution_job, run_step
+from bertscope.tables import stored_summary
+from bertscope.tensor_io import save_batch
 
 log = logging.getLogger("bertscope")
 
 
 def main(smk):
-    model, examples = load_attribution_job(smk)
-    with atomic_output(smk.output.attributions, directory=True) as staging:
-        for example, tensors in examples:
-            attributions, delta = subembedding_lig(model, tensors, smk.params.n_steps, smk.params.internal_batch_size)
-            save_tensors(
-                example_file(staging, example),
-                {**attributions, "delta": delta},
-                {"example": example, "source": "subembeddings", "n_steps": smk.params.n_steps},
-            )
-            log.info("%s: convergence deltas start %.3g, end %.3g", example, *delta.tolist())
+    model, device, examples = attribution_job(smk)
+    results = {}
+    for example, tensors, _ in examples:
+        attributions, delta = subembedding_lig(model, tensors, smk.params.n_steps, smk.params.internal_batch_size)
+        kept = {"delta": delta}
+        for source, attribution in attributions.items():
+            summary = stored_summary(attribution, None, smk.params.attribution_storage)
+            kept.update({f"{source}.{name}": value for name, value in summary.items()})
+        record = {"source": "subembeddings", "n_steps": smk.params.n_steps, "device": device}
+        results[example] = (kept, record)
+        log.info("%s: convergence deltas start %.3g, end %.3g", example, *delta.tolist())
+    save_batch(smk.output.attributions, results)
 
 
 if __name__ == "__main__":

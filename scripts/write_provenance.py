@@ -1,6 +1,7 @@
 """Write results/provenance.json: which model, weights, packages, device and settings made the results."""
 
 import json
+from collections import Counter
 import logging
 import platform
 from datetime import UTC, datetime
@@ -12,17 +13,12 @@ from bertscope.step import atomic_output, run_step
 log = logging.getLogger("bertscope")
 
 
-def describe_device(requested: str) -> str:
-    import torch
+def attribution_devices(paths: list[str]) -> dict[str, int]:
+    """How many attribution files each device computed, from the files' own records."""
+    from bertscope.tensor_io import read_records
 
-    from bertscope.model import resolve_device
-
-    device = resolve_device(requested)
-    return (
-        f"cuda ({torch.cuda.get_device_name(device)})"
-        if device.type == "cuda"
-        else f"cpu ({platform.processor() or platform.machine()})"
-    )
+    devices = Counter(record["device"] for path in paths for record in read_records(path).values())
+    return dict(sorted(devices.items()))
 
 
 def timestamp(seconds: float) -> str:
@@ -31,7 +27,7 @@ def timestamp(seconds: float) -> str:
 
 def main(smk):
     source = read_model_source(smk.input.model)
-    started = min(Path(path).stat().st_mtime for path in [Path(smk.input.model) / "source.json", *smk.input.inputs])
+    started = min(Path(path).stat().st_mtime for path in [Path(smk.input.model) / "source.json", *map(Path, smk.input.inputs)])
     provenance = {
         "model": source["model"],
         "model_source": source["source"],
@@ -41,7 +37,8 @@ def main(smk):
         "num_hidden_layers": source["num_hidden_layers"],
         "packages": package_versions(),
         "python": platform.python_version(),
-        "device": describe_device(smk.params.config["device"]),
+        "attribution_devices": attribution_devices(smk.input.attributions),
+        "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
         "config_digest": config_digest(smk.params.config),
         "config": smk.params.config,
         "started_at": timestamp(started),

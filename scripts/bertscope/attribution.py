@@ -20,9 +20,7 @@ from captum.attr._utils.approximation_methods import approximation_parameters
 from captum.attr._utils.common import _reshape_and_sum
 
 from bertscope import SUBEMBEDDINGS, TARGETS
-from bertscope.model import configure_torch, forward_from_embeddings, forward_from_ids, load_model, resolve_device
-from bertscope.plan import example_file
-from bertscope.tensor_io import load_tensors
+from bertscope.model import forward_from_embeddings, forward_from_ids
 
 TARGET_COLUMNS = list(range(len(TARGETS)))
 
@@ -275,17 +273,17 @@ class MultiLayerConductance(LayerConductance):
         return tuple(attributions)
 
 
-def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: int, internal_batch_size="auto"):
-    """Conductance of encoder layers ``layer_indices`` (0-based) for start and end.
+def layer_conductance(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto"):
+    """Conductance of encoder layers ``layers`` (1-based, as in every table and file name) for start and end.
 
-    Returns ``{layer_index: (2, L, H)}`` and ``{layer_index: (2,)}`` convergence deltas: each layer's conductance
-    summed over tokens and dimensions minus F(input) − F(reference).
+    Returns ``{layer: (2, L, H)}`` and ``{layer: (2,)}`` convergence deltas: each layer's conductance summed over
+    tokens and dimensions minus F(input) − F(reference).
     """
     forward = forward_from_embeddings(model)
     input_embeddings, reference_embeddings = conductance_embeddings(model, tensors)
     inputs, baselines = per_target(input_embeddings), per_target(reference_embeddings)
     mask = per_target(tensors["attention_mask"])
-    conductance = MultiLayerConductance(forward, [model.bert.encoder.layer[i] for i in layer_indices])
+    conductance = MultiLayerConductance(forward, [model.bert.encoder.layer[layer - 1] for layer in layers])
     attributions = conductance.attribute(
         inputs=inputs,
         baselines=baselines,
@@ -298,20 +296,7 @@ def layer_conductance(model, tensors: dict, layer_indices: list[int], n_steps: i
         rows = torch.arange(len(TARGETS))
         difference = forward(inputs, mask)[rows, rows] - forward(baselines, mask)[rows, rows]
     results, deltas = {}, {}
-    for layer_index, attribution in zip(layer_indices, attributions, strict=True):
-        results[layer_index] = attribution.detach()
-        deltas[layer_index] = attribution.detach().sum(dim=(1, 2)) - difference
+    for layer, attribution in zip(layers, attributions, strict=True):
+        results[layer] = attribution.detach()
+        deltas[layer] = attribution.detach().sum(dim=(1, 2)) - difference
     return results, deltas
-
-
-def load_attribution_job(smk):
-    """What every attribution step starts with: torch set up, the model on the device, and the job's batch of
-    examples as an iterator of (example id, its tensors on the device), read one at a time."""
-    configure_torch(smk.threads)
-    device = resolve_device(smk.params.device)
-    model = load_model(smk.input.model, device)
-    examples = (
-        (example, load_tensors(example_file(smk.input.inputs, example), device=str(device))[0])
-        for example in smk.params.examples
-    )
-    return model, examples

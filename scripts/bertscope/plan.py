@@ -26,21 +26,24 @@ def num_encoder_layers(model_dir: str) -> int:
     return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
 
 
-def layer_groups(num_layers: int, layers_per_job) -> list[tuple[int, int]]:
-    """1-based (first, last) encoder layers of each conductance job; ``layers_per_job`` is N or ``all``."""
+def layer_groups(num_layers: int, layers_per_job) -> dict[str, list[int]]:
+    """The conductance jobs' groups of encoder layers, by name: 1-based layer numbers, ``layers_per_job`` a time.
+
+    ``layers_per_job`` is N or ``all``; a group is named after its first and last layer (``layers_01-04``).
+    """
     size = num_layers if layers_per_job == "all" else int(layers_per_job)
-    return [(first, min(first + size - 1, num_layers)) for first in range(1, num_layers + 1, size)]
-
-
-def group_name(first: int, last: int) -> str:
-    return f"layers_{first:02d}-{last:02d}"
+    groups = {}
+    for first in range(1, num_layers + 1, size):
+        last = min(first + size - 1, num_layers)
+        groups[f"layers_{first:02d}-{last:02d}"] = list(range(first, last + 1))
+    return groups
 
 
 def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:
-    """Consecutive runs of ``examples_per_job`` examples that one model-running job handles together.
+    """Consecutive runs of ``examples_per_job`` examples that one job of each per-batch step handles together.
 
     A batch is named after its examples: the id alone, or ``first..last``. One job per batch loads the model
-    once for all of them; every example still gets its own output files.
+    once for all of them and writes one file for all of them.
     """
     batches: dict[str, list[str]] = {}
     for start in range(0, len(example_ids), examples_per_job):
@@ -55,18 +58,49 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
     return batches
 
 
-def example_file(directory: str | Path, example: str) -> Path:
-    """An example's file in a batch's directory of inputs or LIG attributions."""
-    return Path(directory) / f"{example}.safetensors"
+def figure_examples(selection, inline_ids: list[str], example_ids: list[str]) -> list[str]:
+    """The examples whose own figures are drawn, in run order.
+
+    ``selection`` is ``inline`` (the examples given in the config itself, none of examples_file's), ``all``,
+    ``none``, N (the first N examples) or a list of example ids.
+    """
+    if selection == "all":
+        return list(example_ids)
+    if selection == "none":
+        return []
+    if selection == "inline":
+        inline = set(inline_ids)
+        return [example for example in example_ids if example in inline]
+    if isinstance(selection, int):
+        return list(example_ids[:selection])
+    known = set(example_ids)
+    unknown = [example for example in selection if example not in known]
+    if unknown:
+        raise BertscopeError(
+            f"config field 'figure_examples': no example has the id(s) {', '.join(map(repr, unknown))}. "
+            "Fix: list ids of the run's examples, or use inline, all, none or a number (the first N examples)"
+        )
+    chosen = set(selection)
+    return [example for example in example_ids if example in chosen]
 
 
-CONDUCTANCE_FILES = "*/layer_*.safetensors"
-"""Every :func:`conductance_file` of a layer-group directory, as a glob pattern."""
+def figure_batches(batches: dict[str, list[str]], chosen: list[str]) -> dict[str, list[str]]:
+    """The batches that hold a chosen example, each with its chosen examples: one figure job per such batch."""
+    chosen_set = set(chosen)
+    selected = {batch: [example for example in members if example in chosen_set] for batch, members in batches.items()}
+    return {batch: members for batch, members in selected.items() if members}
 
 
-def conductance_file(directory: str | Path, example: str, layer: int) -> Path:
-    """An example's conductance of one encoder layer (1-based) in a batch's layer-group directory."""
-    return Path(directory) / example / f"layer_{layer:02d}.safetensors"
+# Where each step writes, by batch (and layer group). Rules and scripts take these paths from here.
+INPUTS = "results/inputs/{batch}.safetensors"
+EMBEDDINGS = "results/attributions/{batch}/embeddings.safetensors"
+SUBEMBEDDINGS_FILE = "results/attributions/{batch}/subembeddings.safetensors"
+CONDUCTANCE = "results/attributions/{batch}/conductance_{group}.safetensors"
+TABLE_PART = "results/tables/{table}/{batch}.parquet"
+TABLE_DATASET = "results/tables/{table}"
+TABLES_MANIFEST = "results/tables/datasets.json"
+FIGURES = "results/figures/{batch}"
+"""A figure job's directory: one folder per example of the batch that has figures (``{batch}/{example}/``)."""
 
 
 def config_problem(config: dict, schema_path: str | Path) -> str | None:

@@ -1,6 +1,8 @@
-"""The Parquet tables: what they hold, how they are computed from the attribution tensors, and how they are written.
+"""The Parquet tables: what they hold, how they are computed from the attribution files, and how they are written.
 
-Schemas (one row per ...):
+Each table is a dataset directory, ``results/tables/{table}/``, with one Parquet part per batch of examples
+(``{batch}.parquet``); ``pandas.read_parquet("results/tables/{table}")`` or ``pyarrow.dataset`` read it as one
+table. Schemas (one row per ...):
 
 ``token_attributions``: example, target, source, layer, token_index, token, attribution
     per token of every attribution: ``source`` is embeddings | word | token_type | position | layer, ``layer`` is
@@ -14,6 +16,10 @@ Schemas (one row per ...):
 ``predictions``: example, predicted_start, predicted_end, predicted_answer, start_prob, end_prob, true_start,
     true_end, delta_start, delta_end — per example; deltas are the embedding LIG convergence deltas.
 ``convergence_deltas``: example, target, source, layer, delta — every attribution's convergence delta.
+
+The attribution steps keep, per attribution, what these tables need (:func:`stored_summary`): the per-token sums
+over the hidden dimension, and for conductance the explained token's vector; ``attribution_storage: full`` keeps
+the whole tensor as well.
 """
 
 from __future__ import annotations
@@ -78,10 +84,38 @@ SCHEMAS: dict[str, dict[str, str]] = {
 }
 
 
-def summarize(attributions: np.ndarray) -> np.ndarray:
-    """(targets, tokens, hidden) → (targets, tokens): sum over hidden, divided by the L2 norm over tokens."""
-    summed = attributions.astype(np.float64).sum(axis=-1)
-    return summed / np.linalg.norm(summed, axis=-1, keepdims=True)
+STORAGE = ("summary", "full")
+"""``attribution_storage``: what an attribution file keeps of each attribution."""
+
+
+def layer_key(layer: int) -> str:
+    """The prefix of a layer's tensors in a conductance file (``layer_03.token_sums``)."""
+    return f"layer_{layer:02d}"
+
+
+def token_sums(attributions: np.ndarray) -> np.ndarray:
+    """(targets, tokens, hidden) → (targets, tokens): the sum over the hidden dimension, in float64."""
+    return attributions.astype(np.float64).sum(axis=-1)
+
+
+def summarize(sums: np.ndarray) -> np.ndarray:
+    """The tutorial's summary of an attribution from its :func:`token_sums`: divided by the L2 norm over tokens."""
+    return sums / np.linalg.norm(sums, axis=-1, keepdims=True)
+
+
+def stored_summary(attributions, explained: int | None, storage: str) -> dict[str, np.ndarray]:
+    """What an attribution file keeps of one (targets, tokens, hidden) attribution (a torch tensor or an array).
+
+    ``token_sums`` always; ``explained`` (targets, hidden), the explained token's vector, when ``explained`` is an
+    index; ``attributions``, the whole tensor, with ``storage`` full.
+    """
+    array = attributions.detach().cpu().numpy() if hasattr(attributions, "detach") else np.asarray(attributions)
+    kept = {"token_sums": token_sums(array)}
+    if explained is not None:
+        kept["explained"] = np.ascontiguousarray(array[:, explained, :])
+    if storage == "full":
+        kept["attributions"] = array
+    return kept
 
 
 def attribution_pmf(values: np.ndarray, bins: int = DENSITY_BINS) -> np.ndarray:
@@ -113,9 +147,9 @@ def token_rows(example: str, source: str, layer: int | None, tokens: list[str], 
     )
 
 
-def distribution_rows(example: str, layer: int, token_index: int, token: str, conductance: np.ndarray) -> pd.DataFrame:
-    """Rows of ``token_distributions``: the explained token's conductance per hidden dimension, per target."""
-    values = conductance[:, token_index, :].astype(np.float64)
+def distribution_rows(example: str, layer: int, token_index: int, token: str, explained: np.ndarray) -> pd.DataFrame:
+    """Rows of ``token_distributions``: the explained token's conductance (targets, hidden) per dimension."""
+    values = explained.astype(np.float64)
     hidden = values.shape[1]
     return pd.DataFrame(
         {
@@ -130,10 +164,9 @@ def distribution_rows(example: str, layer: int, token_index: int, token: str, co
     )
 
 
-def layer_summary_rows(
-    example: str, layer: int, token_index: int, conductance: np.ndarray, delta: np.ndarray
-) -> pd.DataFrame:
-    values = conductance[:, token_index, :].astype(np.float64)
+def layer_summary_rows(example: str, layer: int, explained: np.ndarray, delta: np.ndarray) -> pd.DataFrame:
+    """Rows of ``layer_summary`` from the explained token's conductance (targets, hidden) and the layer's deltas."""
+    values = explained.astype(np.float64)
     return pd.DataFrame(
         {
             "example": example,
@@ -167,7 +200,7 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def write_table(frame: pd.DataFrame, table: str, path: str | os.PathLike, metadata: dict[str, str]) -> None:
-    """Write one table atomically, with ``metadata`` as Parquet key/value metadata."""
+    """Write one table (or one part of a table's dataset) atomically, with ``metadata`` as key/value metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

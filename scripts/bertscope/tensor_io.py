@@ -1,4 +1,9 @@
-"""Tensors between steps: safetensors files whose header also carries a JSON record of what they hold."""
+"""Tensors between steps: one safetensors file per job, holding every example of its batch.
+
+A tensor is stored as ``{example}/{name}``; the header's metadata carries a JSON record per example (what the
+tensors are, the tokens, the prediction, ...) so that a step can read the records without reading any tensor, and
+one example's tensors without reading the others'.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +11,66 @@ import json
 import os
 from typing import Any
 
+from bertscope import BertscopeError
 from bertscope.step import atomic_output
 
 _RECORD_KEY = "bertscope"
+_SEPARATOR = "/"
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict, record: dict[str, Any]) -> None:
-    """Write torch tensors and a JSON-able record to ``path`` atomically."""
-    from safetensors.torch import save_file
+def save_batch(path: str | os.PathLike, examples: dict[str, tuple[dict, dict[str, Any]]]) -> None:
+    """Write ``{example: (tensors, record)}`` to ``path`` atomically; tensors are torch tensors or numpy arrays."""
+    import numpy as np
+    from safetensors.numpy import save_file
 
-    contiguous = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    arrays, records = {}, {}
+    for example, (tensors, record) in examples.items():
+        records[example] = record
+        for name, tensor in tensors.items():
+            array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else tensor
+            arrays[f"{example}{_SEPARATOR}{name}"] = np.ascontiguousarray(array)
     with atomic_output(path) as staging:
-        save_file(contiguous, str(staging), metadata={_RECORD_KEY: json.dumps(record)})
+        save_file(arrays, str(staging), metadata={_RECORD_KEY: json.dumps({"examples": records})})
 
 
-def load_tensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict, dict[str, Any]]:
-    """Read the torch tensors and the record written by :func:`save_tensors`."""
-    from safetensors import safe_open
+class BatchFile:
+    """A file written by :func:`save_batch`, open for reading: records at once, tensors one at a time.
 
-    with safe_open(str(path), framework="pt", device=device) as handle:
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        record = json.loads(handle.metadata()[_RECORD_KEY])
-    return tensors, record
+    ``framework`` is ``numpy`` or ``pt`` (torch tensors, placed on ``device``).
+    """
+
+    def __init__(self, path: str | os.PathLike, framework: str = "numpy", device: str = "cpu"):
+        from safetensors import safe_open
+
+        self.path = str(path)
+        try:
+            self._handle = safe_open(self.path, framework=framework, device=device)
+            self.records: dict[str, dict] = json.loads(self._handle.metadata()[_RECORD_KEY])["examples"]
+        except Exception as error:  # safetensors' own errors, a missing record, bad JSON
+            raise BertscopeError(
+                f"{self.path} cannot be read ({type(error).__name__}: {error}). "
+                "Fix: delete it and run the pipeline again, which rebuilds it"
+            ) from None
+
+    @property
+    def examples(self) -> list[str]:
+        return list(self.records)
+
+    def tensor(self, example: str, name: str):
+        try:
+            return self._handle.get_tensor(f"{example}{_SEPARATOR}{name}")
+        except Exception as error:  # safetensors raises its own error types for a missing or damaged tensor
+            raise BertscopeError(
+                f"{self.path}: no readable tensor '{name}' of example '{example}' ({error}). "
+                "Fix: delete the file and run the pipeline again, which rebuilds it"
+            ) from None
+
+    def tensors(self, example: str) -> dict:
+        prefix = f"{example}{_SEPARATOR}"
+        names = [key[len(prefix) :] for key in self._handle.keys() if key.startswith(prefix)]  # noqa: SIM118
+        return {name: self.tensor(example, name) for name in names}
 
 
-def load_arrays(path: str | os.PathLike) -> tuple[dict, dict[str, Any]]:
-    """Like :func:`load_tensors` but as numpy arrays, for steps that should not import torch."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as handle:
-        arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        record = json.loads(handle.metadata()[_RECORD_KEY])
-    return arrays, record
-
-
-def read_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Only the record of a file written by :func:`save_tensors`, without reading its tensors."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as handle:
-        return json.loads(handle.metadata()[_RECORD_KEY])
+def read_records(path: str | os.PathLike) -> dict[str, dict]:
+    """Only the records of a file written by :func:`save_batch`, by example, without reading any tensor."""
+    return BatchFile(path).records

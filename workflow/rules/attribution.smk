@@ -1,18 +1,19 @@
-ATTRIBUTION_CODE = lib("plan.py", "model.py", "attribution.py", "tensor_io.py")
+ATTRIBUTION_CODE = lib("model.py", "attribution.py", "tables.py", "tensor_io.py")
 ATTRIBUTION_PARAMS = {
     "n_steps": config["n_steps"],
     "internal_batch_size": config["internal_batch_size"],
     "device": config["device"],
+    "attribution_storage": config["attribution_storage"],
 }
 
 
 rule embedding_lig:
     input:
         model=MODEL_DIR,
-        inputs=inputs_dir("{batch}"),
+        inputs=rules.inputs.output.inputs,
         code=ATTRIBUTION_CODE,
     output:
-        attributions=directory("results/attributions/{batch}/embeddings"),
+        attributions=EMBEDDINGS,
     log:
         "results/logs/embedding_lig/{batch}.log",
     benchmark:
@@ -24,7 +25,7 @@ rule embedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
-        examples=lambda wildcards: BATCHES[wildcards.batch],
+        examples=batch_examples,
     script:
         "../../scripts/embedding_lig.py"
 
@@ -32,10 +33,10 @@ rule embedding_lig:
 rule subembedding_lig:
     input:
         model=MODEL_DIR,
-        inputs=inputs_dir("{batch}"),
+        inputs=rules.inputs.output.inputs,
         code=ATTRIBUTION_CODE,
     output:
-        attributions=directory("results/attributions/{batch}/subembeddings"),
+        attributions=SUBEMBEDDINGS_FILE,
     log:
         "results/logs/subembedding_lig/{batch}.log",
     benchmark:
@@ -47,7 +48,7 @@ rule subembedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
-        examples=lambda wildcards: BATCHES[wildcards.batch],
+        examples=batch_examples,
     script:
         "../../scripts/subembedding_lig.py"
 
@@ -55,16 +56,14 @@ rule subembedding_lig:
 rule layer_conductance:
     input:
         model=MODEL_DIR,
-        inputs=inputs_dir("{batch}"),
+        inputs=rules.inputs.output.inputs,
         code=ATTRIBUTION_CODE,
     output:
-        conductance=directory(
-            "results/attributions/{batch}/conductance/layers_{first}-{last}"
-        ),
+        conductance=CONDUCTANCE,
     log:
-        "results/logs/layer_conductance/{batch}/layers_{first}-{last}.log",
+        "results/logs/layer_conductance/{batch}/{group}.log",
     benchmark:
-        "results/benchmarks/layer_conductance/{batch}/layers_{first}-{last}.tsv"
+        "results/benchmarks/layer_conductance/{batch}/{group}.tsv"
     conda:
         "../../environment.yml"
     threads: config["threads_per_job"]
@@ -72,9 +71,7 @@ rule layer_conductance:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
-        examples=lambda wildcards: BATCHES[wildcards.batch],
-        layers=lambda wildcards: list(
-            range(int(wildcards.first), int(wildcards.last) + 1)
-        ),
+        examples=batch_examples,
+        layers=lambda wildcards: layer_groups_of_model()[wildcards.group],
     script:
         "../../scripts/layer_conductance.py"

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -12,13 +13,23 @@ sys.path.insert(0, str(SCRIPTS))
 from bertscope import BertscopeError  # noqa: E402
 from bertscope.examples import load_examples_file, merge_examples  # noqa: E402
 from bertscope.plan import (  # noqa: E402
+    CONDUCTANCE,
+    EMBEDDINGS,
+    FIGURES,
+    INPUTS,
+    SUBEMBEDDINGS_FILE,
+    TABLE_DATASET,
+    TABLE_PART,
+    TABLES_MANIFEST,
     config_problem,
     example_batches,
-    group_name,
+    figure_batches,
+    figure_examples,
     layer_groups,
     local_model_files,
     num_encoder_layers,
 )
+from bertscope.tables import SCHEMAS  # noqa: E402
 
 SCHEMA = "../schemas/config.schema.yaml"
 
@@ -50,130 +61,70 @@ def load_examples():
 EXAMPLES = load_examples()
 try:
     BATCHES = example_batches(list(EXAMPLES), config["examples_per_job"])
+    FIGURE_BATCHES = figure_batches(
+        BATCHES,
+        figure_examples(config["figure_examples"], list(config["examples"]), list(EXAMPLES)),
+    )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
-TABLES = [
-    "token_attributions",
-    "token_distributions",
-    "layer_summary",
-    "predictions",
-    "convergence_deltas",
-]
-TARGETS = ["start", "end"]
-# Example ids start with a letter or digit, so this folder can never be an example's.
+TABLES = list(SCHEMAS)
+# The summary's folder: example ids and batch names start with a letter or digit, so it is never a batch's.
 SUMMARY = "_summary"
 MODEL_DIR = "results/model"
 
 
 wildcard_constraints:
-    example="|".join(map(re.escape, EXAMPLES)),
-    batch="|".join(map(re.escape, BATCHES)),
-    first=r"\d+",
-    last=r"\d+",
+    batch=r"[^/]+",
+    group=r"layers_\d+-\d+",
 
 
 def lib(*modules):
-    """The shared-package files a step imports: listed as inputs so that editing them reruns the step."""
+    """The shared-package files a step imports: inputs, so that editing them reruns the step.
+
+    Relative to the working directory, so that a project copied or moved as a whole (repository and results
+    together) is still complete.
+    """
     return [
-        str(SCRIPTS / "bertscope" / name)
+        os.path.relpath(SCRIPTS / "bertscope" / name)
         for name in ("__init__.py", "step.py", *modules)
     ]
 
 
-def inputs_dir(batch):
-    """A batch's input/reference tensors: one file per example."""
-    return f"results/inputs/{batch}"
+def batch_examples(wildcards):
+    """The examples of the job's batch, in order."""
+    return BATCHES[wildcards.batch]
 
 
-def num_layers():
-    """Encoder depth of the prepared model: known once the model checkpoint has run."""
-    return num_encoder_layers(checkpoints.model.get().output.model)
+def layer_groups_of_model():
+    """The conductance jobs' layer groups by name (1-based layers): known once the model checkpoint has run."""
+    depth = num_encoder_layers(checkpoints.model.get().output.model)
+    return layer_groups(depth, config["layers_per_job"])
 
 
-def conductance_dirs(batch):
+def conductance_files(batch):
     return [
-        f"results/attributions/{batch}/conductance/{group_name(first, last)}"
-        for first, last in layer_groups(num_layers(), config["layers_per_job"])
+        CONDUCTANCE.format(batch=batch, group=group) for group in layer_groups_of_model()
     ]
 
 
-def table_paths():
-    return {table: f"results/tables/{table}.parquet" for table in TABLES}
+def table_part(table, batch="{batch}"):
+    return TABLE_PART.format(table=table, batch=batch)
 
 
-def tables_input(wildcards):
-    return {
-        "inputs": [inputs_dir(batch) for batch in BATCHES],
-        "embeddings": [f"results/attributions/{batch}/embeddings" for batch in BATCHES],
-        "subembeddings": [
-            f"results/attributions/{batch}/subembeddings" for batch in BATCHES
-        ],
-        "conductance": [path for batch in BATCHES for path in conductance_dirs(batch)],
-        "model": MODEL_DIR,
-        "code": lib("plan.py", "tables.py", "tensor_io.py", "provenance.py"),
-    }
+def table_parts(*tables):
+    """Every batch's part of each table, by table."""
+    return {table: [table_part(table, batch) for batch in BATCHES] for table in tables}
 
 
-def figure_files(example, stem):
-    return [
-        f"results/figures/{example}/{stem}.{fmt}" for fmt in config["figure_formats"]
+def summary_figure(stem, caption):
+    """A summary figure's outputs in every format, the first of them flagged for the Snakemake report."""
+    first, *others = [
+        f"results/figures/{SUMMARY}/{stem}.{fmt}" for fmt in config["figure_formats"]
     ]
-
-
-def reported_figure(
-    stem, caption, subcategory=None, example="{example}", category="{example}"
-):
-    """A rule's outputs for one figure: every format, the first of them flagged for the Snakemake report."""
-    first, *others = figure_files(example, stem)
     flagged = report(
-        first,
-        caption=f"../report/{caption}.rst",
-        category=category,
-        subcategory=subcategory,
+        first, caption=f"../report/{caption}.rst", category="Summary"
     )
     return [flagged, *others]
-
-
-def reported_page(path, caption, subcategory=None, category="{example}"):
-    return report(
-        path,
-        caption=f"../report/{caption}.rst",
-        category=category,
-        subcategory=subcategory,
-    )
-
-
-def figure_paths():
-    from snakemake.io import expand
-
-    return [
-        path
-        for example in EXAMPLES
-        for path in [
-            *expand(
-                "results/figures/{example}/token_attributions_{target}.html",
-                example=example,
-                target=TARGETS,
-            ),
-            *expand(
-                "results/figures/{example}/top5_{target}.{ext}",
-                example=example,
-                target=TARGETS,
-                ext=["html", "csv"],
-            ),
-            *[
-                path
-                for stem in (
-                    "conductance_heatmap",
-                    "token_conductance_boxplot",
-                    "attribution_density",
-                    "attribution_entropy",
-                )
-                for target in TARGETS
-                for path in figure_files(example, f"{stem}_{target}")
-            ],
-        ]
-    ]
 
 
 def figure_params():

@@ -1,120 +1,28 @@
-FIGURE_CODE = lib("figures.py", "tables.py")
+# The tutorial's figures and pages for the examples chosen by figure_examples: one job per batch that holds any,
+# one folder per example (results/figures/{batch}/{example}/).
 
 
-rule token_attribution_html:
+rule example_figures:
     input:
-        token_attributions="results/tables/token_attributions.parquet",
-        predictions="results/tables/predictions.parquet",
-        code=FIGURE_CODE,
+        token_attributions=table_part("token_attributions"),
+        token_distributions=table_part("token_distributions"),
+        layer_summary=table_part("layer_summary"),
+        predictions=table_part("predictions"),
+        code=lib("example_figures.py", "figures.py", "tables.py"),
     output:
-        start=reported_page(
-            "results/figures/{example}/token_attributions_start.html",
-            "token_attributions",
-            "Embedding LIG",
-        ),
-        end=reported_page(
-            "results/figures/{example}/token_attributions_end.html",
-            "token_attributions",
-            "Embedding LIG",
+        figures=report(
+            directory(FIGURES),
+            patterns=["{example}/{name}.png", "{example}/{name}.html"],
+            caption="../report/example_figures.rst",
+            category="{example}",
         ),
     log:
-        "results/logs/figures/{example}/token_attribution_html.log",
+        "results/logs/example_figures/{batch}.log",
     conda:
         "../../environment.yml"
     params:
         **figure_params(),
+        examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
+        figure_formats=config["figure_formats"],
     script:
-        "../../scripts/plot_token_attributions.py"
-
-
-rule top5_tables:
-    input:
-        token_attributions="results/tables/token_attributions.parquet",
-        code=FIGURE_CODE,
-    output:
-        start_html=reported_page(
-            "results/figures/{example}/top5_start.html", "top5", "Sub-embedding LIG"
-        ),
-        start_csv="results/figures/{example}/top5_start.csv",
-        end_html=reported_page(
-            "results/figures/{example}/top5_end.html", "top5", "Sub-embedding LIG"
-        ),
-        end_csv="results/figures/{example}/top5_end.csv",
-    log:
-        "results/logs/figures/{example}/top5_tables.log",
-    conda:
-        "../../environment.yml"
-    params:
-        **figure_params(),
-    script:
-        "../../scripts/top5_tables.py"
-
-
-rule conductance_heatmaps:
-    input:
-        token_attributions="results/tables/token_attributions.parquet",
-        code=FIGURE_CODE,
-    output:
-        start=reported_figure(
-            "conductance_heatmap_start", "conductance_heatmap", "Layer conductance"
-        ),
-        end=reported_figure(
-            "conductance_heatmap_end", "conductance_heatmap", "Layer conductance"
-        ),
-    log:
-        "results/logs/figures/{example}/conductance_heatmaps.log",
-    conda:
-        "../../environment.yml"
-    params:
-        **figure_params(),
-    script:
-        "../../scripts/plot_conductance_heatmaps.py"
-
-
-rule token_boxplots:
-    input:
-        token_distributions="results/tables/token_distributions.parquet",
-        code=FIGURE_CODE,
-    output:
-        start=reported_figure(
-            "token_conductance_boxplot_start", "token_boxplot", "Layer conductance"
-        ),
-        end=reported_figure(
-            "token_conductance_boxplot_end", "token_boxplot", "Layer conductance"
-        ),
-    log:
-        "results/logs/figures/{example}/token_boxplots.log",
-    conda:
-        "../../environment.yml"
-    params:
-        **figure_params(),
-    script:
-        "../../scripts/plot_token_boxplots.py"
-
-
-rule attribution_densities:
-    input:
-        token_distributions="results/tables/token_distributions.parquet",
-        layer_summary="results/tables/layer_summary.parquet",
-        code=FIGURE_CODE,
-    output:
-        density_start=reported_figure(
-            "attribution_density_start", "attribution_density", "Attribution densities"
-        ),
-        density_end=reported_figure(
-            "attribution_density_end", "attribution_density", "Attribution densities"
-        ),
-        entropy_start=reported_figure(
-            "attribution_entropy_start", "attribution_entropy", "Attribution densities"
-        ),
-        entropy_end=reported_figure(
-            "attribution_entropy_end", "attribution_entropy", "Attribution densities"
-        ),
-    log:
-        "results/logs/figures/{example}/attribution_densities.log",
-    conda:
-        "../../environment.yml"
-    params:
-        **figure_params(),
-    script:
-        "../../scripts/plot_attribution_density.py"
+        "../../scripts/plot_examples.py"

@@ -3,7 +3,7 @@ rule inputs:
         model=MODEL_DIR,
         code=lib("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
     output:
-        inputs=directory(inputs_dir("{batch}")),
+        inputs=INPUTS,
     log:
         "results/logs/inputs/{batch}.log",
     benchmark:

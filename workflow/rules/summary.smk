@@ -1,43 +1,40 @@
 # Figures over every example in the tables: mean layer conductance per token category, entropy per layer,
 # convergence deltas, and a page of every example's prediction.
+SUMMARY_TABLES = [
+    "token_attributions",
+    "layer_summary",
+    "convergence_deltas",
+    "predictions",
+]
 
 
 rule summary_figures:
     input:
-        token_attributions="results/tables/token_attributions.parquet",
-        layer_summary="results/tables/layer_summary.parquet",
-        convergence_deltas="results/tables/convergence_deltas.parquet",
-        predictions="results/tables/predictions.parquet",
-        code=lib("figures.py", "tables.py"),
+        manifest=rules.table_datasets.output.manifest,
+        **table_parts(*SUMMARY_TABLES),
+        code=lib("figures.py", "summary.py"),
     output:
-        mean_layer_attribution=reported_figure(
-            "mean_layer_attribution",
-            "summary_mean_layer_attribution",
-            example=SUMMARY,
-            category="Summary",
+        mean_layer_attribution=summary_figure(
+            "mean_layer_attribution", "summary_mean_layer_attribution"
         ),
-        entropy_by_layer=reported_figure(
-            "entropy_by_layer",
-            "summary_entropy_by_layer",
-            example=SUMMARY,
-            category="Summary",
+        entropy_by_layer=summary_figure("entropy_by_layer", "summary_entropy_by_layer"),
+        convergence_deltas=summary_figure(
+            "convergence_deltas", "summary_convergence_deltas"
         ),
-        convergence_deltas=reported_figure(
-            "convergence_deltas",
-            "summary_convergence_deltas",
-            example=SUMMARY,
-            category="Summary",
-        ),
-        summary_html=reported_page(
+        summary_html=report(
             f"results/figures/{SUMMARY}/examples.html",
-            "summary_examples",
+            caption="../report/summary_examples.rst",
             category="Summary",
         ),
     log:
-        "results/logs/figures/summary_figures.log",
+        "results/logs/summary_figures.log",
+    benchmark:
+        "results/benchmarks/summary_figures.tsv"
     conda:
         "../../environment.yml"
     params:
         **figure_params(),
+        tables=SUMMARY_TABLES,
+        datasets=[TABLE_DATASET.format(table=table) for table in SUMMARY_TABLES],
     script:
         "../../scripts/plot_summary.py"

@@ -1,25 +1,47 @@
 rule tables:
     input:
-        unpack(tables_input),
+        model=MODEL_DIR,
+        inputs=rules.inputs.output.inputs,
+        embeddings=rules.embedding_lig.output.attributions,
+        subembeddings=rules.subembedding_lig.output.attributions,
+        conductance=lambda wildcards: conductance_files(wildcards.batch),
+        code=lib("provenance.py", "tables.py", "tensor_io.py"),
     output:
-        **table_paths(),
+        **{table: table_part(table) for table in TABLES},
     log:
-        "results/logs/tables.log",
+        "results/logs/tables/{batch}.log",
     benchmark:
-        "results/benchmarks/tables.tsv"
+        "results/benchmarks/tables/{batch}.tsv"
     conda:
         "../../environment.yml"
     params:
-        batches=list(BATCHES.values()),
+        examples=batch_examples,
         tables=TABLES,
         n_steps=config["n_steps"],
     script:
         "../../scripts/build_tables.py"
 
 
+rule table_datasets:
+    input:
+        **table_parts(*TABLES),
+        code=lib(),
+    output:
+        manifest=TABLES_MANIFEST,
+    log:
+        "results/logs/table_datasets.log",
+    conda:
+        "../../environment.yml"
+    params:
+        tables=TABLES,
+        datasets=[TABLE_DATASET.format(table=table) for table in TABLES],
+    script:
+        "../../scripts/index_tables.py"
+
+
 rule table_previews:
     input:
-        tables=list(table_paths().values()),
+        manifest=rules.table_datasets.output.manifest,
         code=lib("figures.py"),
     output:
         previews=[
@@ -36,6 +58,7 @@ rule table_previews:
         "../../environment.yml"
     params:
         **figure_params(),
+        tables=TABLES,
         max_rows=500,
     script:
         "../../scripts/table_previews.py"

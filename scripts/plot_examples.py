@@ -1,0 +1,41 @@
+"""Every figure and page of the chosen examples of a batch, one folder per example, from the batch's table parts."""
+
+import logging
+
+import pandas as pd
+
+from bertscope import BertscopeError
+from bertscope.example_figures import draw_example, figure_footer
+from bertscope.step import atomic_output, run_step
+
+log = logging.getLogger("bertscope")
+
+TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions")
+
+
+def example_rows(parts: dict[str, pd.DataFrame], example: str, path_of: dict[str, str]) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for table, frame in parts.items():
+        rows = frame[frame["example"] == example]
+        if rows.empty:
+            raise BertscopeError(
+                f"example '{example}': table part {path_of[table]} has no rows for it. "
+                "Fix: rebuild the tables (snakemake --forcerun tables)"
+            )
+        frames[table] = rows
+    return frames
+
+
+def main(smk):
+    paths = {table: smk.input[table] for table in TABLES}
+    parts = {table: pd.read_parquet(path) for table, path in paths.items()}
+    examples = list(smk.params.examples)
+    with atomic_output(smk.output.figures, directory=True) as staging:
+        for number, example in enumerate(examples, 1):
+            footer = figure_footer(smk.params.model, smk.params.n_steps, example)
+            draw_example(example_rows(parts, example, paths), staging / example, smk.params.figure_formats, footer)
+            log.info("example %d of %d: %s", number, len(examples), example)
+
+
+if __name__ == "__main__":
+    run_step(main, globals())
