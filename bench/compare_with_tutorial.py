@@ -68,7 +68,7 @@ def compare(
     )
 
     def read(table):
-        frame = pd.read_parquet(tables / f"{table}.parquet")
+        frame = pd.read_parquet(tables / table)
         return frame[frame["example"] == example]
 
     tokens, distributions, summary = read("token_attributions"), read("token_distributions"), read("layer_summary")
@@ -107,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     provenance = json.loads((args.results / "provenance.json").read_text())
     example = provenance["config"]["examples"][args.example]
-    token = pd.read_parquet(args.results / "tables" / "token_distributions.parquet")
+    token = pd.read_parquet(args.results / "tables" / "token_distributions")
     token_index = int(token[token["example"] == args.example]["token_index"].iloc[0])
     differences = compare(
         args.results / "tables",

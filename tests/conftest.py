@@ -95,3 +95,51 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture()
 def tutorial_example() -> dict:
     return dict(TUTORIAL_EXAMPLE)
+
+
+def snakemake(workdir, *args, snakefile=REPO / "Snakefile", timeout=600):
+    """The real Snakefile through the CLI, in a subprocess, on ``workdir``."""
+    import os
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def write_config(workdir, **config):
+    import yaml
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def dry_run_jobs(workdir, *args, **kwargs) -> dict[str, int]:
+    """Rule → job count of what a run would do now."""
+    completed = snakemake(workdir, "-n", "--quiet", "rules", *args, **kwargs)
+    assert completed.returncode == 0, completed.stderr
+    counts = {}
+    for line in completed.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit() and fields[0] not in ("total", "job"):
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def read_table(workdir, table):
+    """A table's dataset (every batch's part) as one frame, as a user reads it."""
+    import pandas as pd
+
+    return pd.read_parquet(workdir / "results" / "tables" / table)
+
+
+def table_metadata(workdir, table) -> dict[bytes, bytes]:
+    """The key/value metadata of a table (its first part's: every part carries the same)."""
+    import pyarrow.parquet as pq
+
+    first = sorted((workdir / "results" / "tables" / table).glob("*.parquet"))[0]
+    return pq.read_schema(first).metadata

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shutil
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
-import yaml
 from compare_with_tutorial import compare
-from conftest import REPO, TUTORIAL_EXAMPLE
+from conftest import REPO, TUTORIAL_EXAMPLE, dry_run_jobs, read_table, snakemake, table_metadata, write_config
 
 from bertscope.tables import SCHEMAS
 
@@ -25,33 +23,6 @@ REPEATED_WORD_EXAMPLE = {
     "answer_start": 39,
     "token_to_explain": "help",
 }
-
-
-def snakemake(workdir, *args, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-
-
-def write_config(workdir, **config):
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-
-
-def dry_run_jobs(workdir, *args) -> dict[str, int]:
-    """Rule → job count of what a run would do now."""
-    completed = snakemake(workdir, "-n", "--quiet", "rules", *args)
-    assert completed.returncode == 0, completed.stderr
-    counts = {}
-    for line in completed.stdout.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit() and fields[0] not in ("total", "job"):
-            counts[fields[0]] = int(fields[1])
-    return counts
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +41,17 @@ def run_dir(tmp_path_factory, tiny_model_dir):
     return workdir
 
 
-def read_table(run_dir, table):
-    return pd.read_parquet(run_dir / "results" / "tables" / f"{table}.parquet")
+BATCH = "repeated..tutorial"
+EXAMPLE_FIGURES = [
+    *(f"token_attributions_{target}.html" for target in TARGETS),
+    *(f"top5_{target}.{ext}" for target in TARGETS for ext in ("html", "csv")),
+    *(
+        f"{stem}_{target}.{ext}"
+        for stem in ("conductance_heatmap", "token_conductance_boxplot", "attribution_density", "attribution_entropy")
+        for target in TARGETS
+        for ext in ("png", "pdf")
+    ),
+]
 
 
 def test_every_table_and_figure_is_produced(run_dir):
@@ -79,20 +59,11 @@ def test_every_table_and_figure_is_produced(run_dir):
         frame = read_table(run_dir, table)
         assert list(frame.columns) == list(schema), table
         assert set(frame["example"]) == {"tutorial", "repeated"}, table
+        assert [path.name for path in (run_dir / "results" / "tables" / table).iterdir()] == [f"{BATCH}.parquet"]
     for example in ("tutorial", "repeated"):
-        figures = run_dir / "results" / "figures" / example
-        for target in TARGETS:
-            assert (figures / f"token_attributions_{target}.html").stat().st_size > 0
-            for ext in ("html", "csv"):
-                assert (figures / f"top5_{target}.{ext}").stat().st_size > 0
-            for stem in (
-                "conductance_heatmap",
-                "token_conductance_boxplot",
-                "attribution_density",
-                "attribution_entropy",
-            ):
-                for ext in ("png", "pdf"):
-                    assert (figures / f"{stem}_{target}.{ext}").stat().st_size > 0, f"{stem}_{target}.{ext}"
+        figures = run_dir / "results" / "figures" / BATCH / example
+        assert sorted(path.name for path in figures.iterdir()) == sorted(EXAMPLE_FIGURES)
+        assert all(path.stat().st_size > 0 for path in figures.iterdir())
 
 
 def test_cross_example_summary_is_produced(run_dir):
@@ -104,13 +75,27 @@ def test_cross_example_summary_is_produced(run_dir):
     assert "tutorial" in page and "repeated" in page
 
 
-def test_one_conductance_job_per_encoder_layer_for_the_batch_of_examples(run_dir):
-    conductance = run_dir / "results" / "attributions" / "repeated..tutorial" / "conductance"
-    assert sorted(path.name for path in conductance.iterdir()) == ["layers_01-01", "layers_02-02", "layers_03-03"]
-    for group in conductance.iterdir():
-        assert sorted(path.name for path in group.glob("[!.]*")) == ["repeated", "tutorial"]
+def test_one_conductance_file_per_layer_group_for_the_batch_of_examples(run_dir):
+    from bertscope.tensor_io import read_records
+
+    attributions = run_dir / "results" / "attributions" / BATCH
+    groups = sorted(path.name for path in attributions.glob("conductance_*.safetensors"))
+    assert groups == [f"conductance_layers_0{layer}-0{layer}.safetensors" for layer in (1, 2, 3)]
+    for layer, name in enumerate(groups, 1):
+        records = read_records(attributions / name)
+        assert list(records) == ["repeated", "tutorial"]
+        assert all(record["layers"] == [layer] and record["device"] == "cpu" for record in records.values())
     layers = read_table(run_dir, "layer_summary").query("example == 'tutorial'")["layer"]
     assert sorted(set(layers)) == [1, 2, 3]
+
+
+def test_summary_storage_keeps_no_full_tensor(run_dir):
+    from bertscope.tensor_io import BatchFile
+
+    conductance = BatchFile(run_dir / "results" / "attributions" / BATCH / "conductance_layers_02-02.safetensors")
+    assert sorted(conductance.tensors("tutorial")) == ["layer_02.delta", "layer_02.explained", "layer_02.token_sums"]
+    assert conductance.tensor("tutorial", "layer_02.token_sums").shape == (2, 26)
+    assert conductance.tensor("tutorial", "layer_02.explained").shape == (2, 16)
 
 
 def test_repeated_word_example_is_located_in_the_context(run_dir):
@@ -186,53 +171,89 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
     model_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "model").iterdir()}
     inputs_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "inputs").rglob("*")}
     planned = dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}")
-    assert set(planned) == {
-        "all",
-        "embedding_lig",
-        "subembedding_lig",
-        "layer_conductance",
-        "tables",
-        "token_attribution_html",
-        "top5_tables",
-        "conductance_heatmaps",
-        "token_boxplots",
-        "attribution_densities",
-        "summary_figures",
-        "table_previews",
-        "provenance",
+    assert planned == {
+        "all": 1,
+        "embedding_lig": 1,
+        "subembedding_lig": 1,
+        "layer_conductance": 3,
+        "tables": 1,
+        "table_datasets": 1,
+        "example_figures": 1,
+        "summary_figures": 1,
+        "table_previews": 1,
+        "provenance": 1,
     }
-    assert planned["layer_conductance"] == 3
     completed = snakemake(run_dir, "--cores", "2", "--config", f"n_steps={N_STEPS + 2}")
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert {path: path.stat().st_mtime_ns for path in model_files} == model_files
     assert {path: path.stat().st_mtime_ns for path in inputs_files} == inputs_files
-    import pyarrow.parquet as pq
-
-    metadata = pq.read_schema(run_dir / "results" / "tables" / "predictions.parquet").metadata
-    assert metadata[b"bertscope.n_steps"] == str(N_STEPS + 2).encode()
+    assert table_metadata(run_dir, "predictions")[b"bertscope.n_steps"] == str(N_STEPS + 2).encode()
     assert dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}") == {}
 
 
-def test_examples_per_job_changes_the_jobs_not_the_numbers(run_dir, tmp_path):
-    import pyarrow.parquet as pq
+def relative_files(directory) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file()
+    }
 
+
+def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_dir, tmp_path):
     batched = {table: read_table(run_dir, table) for table in SCHEMAS}
     # Other tests may have rerun run_dir with other settings: keep the n_steps its tables were made with.
-    n_steps = pq.read_schema(run_dir / "results" / "tables" / "predictions.parquet").metadata[b"bertscope.n_steps"]
+    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
     workdir = tmp_path / "one_per_job"
     shutil.copytree(run_dir, workdir, symlinks=True)
-    config = ("--config", "examples_per_job=1", f"n_steps={n_steps.decode()}")
+    config = ("--config", "examples_per_job=1", f"n_steps={n_steps}")
     planned = dry_run_jobs(workdir, *config)
     assert "model" not in planned
-    assert {rule: planned[rule] for rule in ("inputs", "embedding_lig", "subembedding_lig")} == dict.fromkeys(
-        ("inputs", "embedding_lig", "subembedding_lig"), 2
-    )
+    per_batch = ("inputs", "embedding_lig", "subembedding_lig", "tables", "example_figures")
+    assert {rule: planned[rule] for rule in per_batch} == dict.fromkeys(per_batch, 2)
     assert planned["layer_conductance"] == 6
     completed = snakemake(workdir, "--cores", "2", *config)
     assert completed.returncode == 0, completed.stderr[-5000:]
-    assert (workdir / "results" / "inputs" / "tutorial" / "tutorial.safetensors").is_file()
+    assert (workdir / "results" / "inputs" / "tutorial.safetensors").is_file()
     for table, frame in batched.items():
+        # The batch's part of the earlier run is gone from the dataset: read back, the table holds each row once.
+        parts = sorted(path.name for path in (workdir / "results" / "tables" / table).iterdir())
+        assert parts == ["repeated.parquet", "tutorial.parquet"], table
         pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+    for example in ("repeated", "tutorial"):
+        alone = relative_files(workdir / "results" / "figures" / example / example)
+        together = relative_files(run_dir / "results" / "figures" / BATCH / example)
+        assert alone.keys() == together.keys() and alone == together, example
+
+
+def test_the_dataset_reads_back_as_its_parts_concatenated(run_dir):
+    for table in SCHEMAS:
+        parts = sorted((run_dir / "results" / "tables" / table).glob("*.parquet"))
+        concatenated = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(read_table(run_dir, table), concatenated, check_exact=True, obj=table)
+    manifest = (run_dir / "results" / "tables" / "datasets.json").read_text()
+    assert '"rows": 2' in manifest  # predictions: one row per example
+
+
+def test_full_storage_keeps_every_tensor_and_gives_identical_tables(run_dir, tmp_path):
+    from bertscope.tables import token_sums
+    from bertscope.tensor_io import BatchFile
+
+    summary_tables = {table: read_table(run_dir, table) for table in SCHEMAS}
+    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
+    workdir = tmp_path / "full"
+    shutil.copytree(run_dir, workdir, symlinks=True)
+    config = ("--config", "attribution_storage=full", f"n_steps={n_steps}")
+    planned = dry_run_jobs(workdir, *config)
+    assert {"inputs", "model"}.isdisjoint(planned) and planned["layer_conductance"] == 3
+    completed = snakemake(workdir, "--cores", "2", *config)
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    for table, frame in summary_tables.items():
+        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+    conductance = BatchFile(workdir / "results" / "attributions" / BATCH / "conductance_layers_03-03.safetensors")
+    full = conductance.tensor("repeated", "layer_03.attributions")
+    tokens = read_table(workdir, "token_attributions").query("example == 'repeated' and source == 'word'")
+    assert full.shape == (2, len(tokens) // 2, 16)
+    assert (token_sums(full) == conductance.tensor("repeated", "layer_03.token_sums")).all()
+    explained = int(read_table(workdir, "token_distributions").query("example == 'repeated'")["token_index"].iloc[0])
+    assert (full[:, explained, :] == conductance.tensor("repeated", "layer_03.explained")).all()
 
 
 def test_bad_example_fails_at_its_step_with_a_clear_message_and_no_output(tmp_path, tiny_model_dir):
@@ -277,3 +298,69 @@ def test_missing_example_field_is_named_with_the_fix(tmp_path, tiny_model_dir):
 def test_a_config_without_model_uses_the_demo_model(tmp_path):
     write_config(tmp_path, examples={"tutorial": TUTORIAL_EXAMPLE})
     assert dry_run_jobs(tmp_path)["model"] == 1
+
+
+@pytest.fixture()
+def file_examples(tmp_path):
+    """Three examples: one written in the config (inline), two from an examples file."""
+    lines = [
+        {"id": "file1", **{key: TUTORIAL_EXAMPLE[key] for key in ("question", "context", "answer")}},
+        {"id": "file2", **REPEATED_WORD_EXAMPLE},
+    ]
+    path = tmp_path / "examples.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("selection", "drawn"),
+    [
+        (None, ["tutorial"]),  # the default, inline: only the config's own examples
+        ("all", ["tutorial", "file1", "file2"]),
+        ("none", []),
+        (2, ["tutorial", "file1"]),
+        (["file2"], ["file2"]),
+    ],
+)
+def test_figure_examples_chooses_whose_figures_are_drawn(tmp_path, tiny_model_dir, file_examples, selection, drawn):
+    extra = {} if selection is None else {"figure_examples": selection}
+    write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        examples={"tutorial": TUTORIAL_EXAMPLE},
+        examples_file=str(file_examples),
+        examples_per_job=1,
+        **extra,
+    )
+    completed = snakemake(tmp_path, "-n", "--quiet", "all")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    planned = dry_run_jobs(tmp_path)
+    assert planned.get("example_figures", 0) == len(drawn)
+    assert planned["tables"] == 3 and planned["summary_figures"] == 1
+    listed = snakemake(tmp_path, "-n", "--printshellcmds", "--verbose")
+    for example in ("tutorial", "file1", "file2"):
+        assert (f"results/figures/{example}" in listed.stdout) == (example in drawn), example
+
+
+def test_unknown_figure_example_is_refused_before_any_job(tmp_path, tiny_model_dir):
+    write_config(tmp_path, model=str(tiny_model_dir), examples={"tutorial": TUTORIAL_EXAMPLE}, figure_examples=["q9"])
+    completed = snakemake(tmp_path, "-n")
+    assert completed.returncode != 0
+    assert "config field 'figure_examples': no example has the id(s) 'q9'" in completed.stdout + completed.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_project_copied_elsewhere_whole_has_nothing_to_rerun(tmp_path, tiny_model_dir):
+    """A project (the repository, its config and results) copied to another place is complete there."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    original = tmp_path / "original"
+    for name in tracked.splitlines():
+        if name.startswith(("scripts/", "workflow/", "Snakefile", "environment.yml")):
+            (original / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, original / name)
+    write_config(original, model=str(tiny_model_dir), examples={"tutorial": TUTORIAL_EXAMPLE}, n_steps=4)
+    completed = snakemake(original, "--cores", "2", snakefile=original / "Snakefile")
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    moved = tmp_path / "elsewhere" / "deeper" / "moved"
+    shutil.copytree(original, moved, symlinks=True)
+    assert dry_run_jobs(moved, snakefile=moved / "Snakefile") == {}

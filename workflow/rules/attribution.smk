@@ -1,4 +1,4 @@
-ATTRIBUTION_CODE = lib("model.py", "attribution.py", "tables.py", "tensor_io.py")
+ATTRIBUTION_CODE = code_digest("model.py", "attribution.py", "tables.py", "tensor_io.py")
 ATTRIBUTION_PARAMS = {
     "n_steps": config["n_steps"],
     "internal_batch_size": config["internal_batch_size"],
@@ -11,7 +11,6 @@ rule embedding_lig:
     input:
         model=MODEL_DIR,
         inputs=rules.inputs.output.inputs,
-        code=ATTRIBUTION_CODE,
     output:
         attributions=EMBEDDINGS,
     log:
@@ -25,6 +24,7 @@ rule embedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
+        code=ATTRIBUTION_CODE,
         examples=batch_examples,
     script:
         "../../scripts/embedding_lig.py"
@@ -34,7 +34,6 @@ rule subembedding_lig:
     input:
         model=MODEL_DIR,
         inputs=rules.inputs.output.inputs,
-        code=ATTRIBUTION_CODE,
     output:
         attributions=SUBEMBEDDINGS_FILE,
     log:
@@ -48,6 +47,7 @@ rule subembedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
+        code=ATTRIBUTION_CODE,
         examples=batch_examples,
     script:
         "../../scripts/subembedding_lig.py"
@@ -57,7 +57,6 @@ rule layer_conductance:
     input:
         model=MODEL_DIR,
         inputs=rules.inputs.output.inputs,
-        code=ATTRIBUTION_CODE,
     output:
         conductance=CONDUCTANCE,
     log:
@@ -71,6 +70,7 @@ rule layer_conductance:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
+        code=ATTRIBUTION_CODE,
         examples=batch_examples,
         layers=lambda wildcards: layer_groups_of_model()[wildcards.group],
     script:

@@ -1,4 +1,4 @@
-import os
+import hashlib
 import sys
 from pathlib import Path
 
@@ -78,16 +78,16 @@ wildcard_constraints:
     group=r"layers_\d+-\d+",
 
 
-def lib(*modules):
-    """The shared-package files a step imports: inputs, so that editing them reruns the step.
+def code_digest(*modules):
+    """sha256 of the shared-package files a step imports, for its ``params``: editing one reruns the step.
 
-    Relative to the working directory, so that a project copied or moved as a whole (repository and results
-    together) is still complete.
+    A digest of their contents, not their paths as inputs, so that a project copied or moved elsewhere (the
+    repository, or only a working directory) has nothing to rerun.
     """
-    return [
-        os.path.relpath(SCRIPTS / "bertscope" / name)
-        for name in ("__init__.py", "step.py", *modules)
-    ]
+    digest = hashlib.sha256()
+    for name in ("__init__.py", "step.py", *modules):
+        digest.update(name.encode() + b"\0" + (SCRIPTS / "bertscope" / name).read_bytes())
+    return digest.hexdigest()
 
 
 def batch_examples(wildcards):
@@ -104,6 +104,19 @@ def layer_groups_of_model():
 def conductance_files(batch):
     return [
         CONDUCTANCE.format(batch=batch, group=group) for group in layer_groups_of_model()
+    ]
+
+
+def attribution_files(wildcards):
+    """Every attribution file of the run: their records say which device computed them."""
+    return [
+        path
+        for batch in BATCHES
+        for path in [
+            EMBEDDINGS.format(batch=batch),
+            SUBEMBEDDINGS_FILE.format(batch=batch),
+            *conductance_files(batch),
+        ]
     ]
 
 

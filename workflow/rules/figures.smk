@@ -8,7 +8,6 @@ rule example_figures:
         token_distributions=table_part("token_distributions"),
         layer_summary=table_part("layer_summary"),
         predictions=table_part("predictions"),
-        code=lib("example_figures.py", "figures.py", "tables.py"),
     output:
         figures=report(
             directory(FIGURES),
@@ -21,6 +20,7 @@ rule example_figures:
     conda:
         "../../environment.yml"
     params:
+        code=code_digest("example_figures.py", "figures.py", "tables.py"),
         **figure_params(),
         examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
         figure_formats=config["figure_formats"],

@@ -1,7 +1,6 @@
 rule inputs:
     input:
         model=MODEL_DIR,
-        code=lib("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
     output:
         inputs=INPUTS,
     log:
@@ -12,6 +11,7 @@ rule inputs:
         "../../environment.yml"
     threads: config["threads_per_job"]
     params:
+        code=code_digest("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
         examples=lambda wildcards: {
             example: EXAMPLES[example] for example in BATCHES[wildcards.batch]
         },

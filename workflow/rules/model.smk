@@ -1,9 +1,6 @@
 checkpoint model:
     input:
         local_model=local_model_files(config["model"]),
-        code=lib(
-            "plan.py", "model.py", "model_source.py", "demo_model.py", "provenance.py"
-        ),
     output:
         model=directory(MODEL_DIR),
     log:
@@ -14,6 +11,9 @@ checkpoint model:
         "../../environment.yml"
     threads: config["threads_per_job"]
     params:
+        code=code_digest(
+            "plan.py", "model.py", "model_source.py", "demo_model.py", "provenance.py"
+        ),
         # A function, since for a local model the path is also the prefix of the input files.
         model=lambda wildcards: config["model"],
         revision=config["model_revision"],

@@ -1,23 +1,9 @@
-def attribution_files(wildcards):
-    """Every attribution file of the run: their records say which device computed them."""
-    return [
-        path
-        for batch in BATCHES
-        for path in [
-            EMBEDDINGS.format(batch=batch),
-            SUBEMBEDDINGS_FILE.format(batch=batch),
-            *conductance_files(batch),
-        ]
-    ]
-
-
 rule provenance:
     input:
         model=MODEL_DIR,
         inputs=[INPUTS.format(batch=batch) for batch in BATCHES],
         attributions=attribution_files,
         manifest=rules.table_datasets.output.manifest,
-        code=lib("provenance.py", "tensor_io.py"),
     output:
         provenance="results/provenance.json",
     log:
@@ -25,6 +11,7 @@ rule provenance:
     conda:
         "../../environment.yml"
     params:
+        code=code_digest("provenance.py", "tensor_io.py"),
         config=config,
     script:
         "../../scripts/write_provenance.py"

@@ -12,7 +12,6 @@ rule summary_figures:
     input:
         manifest=rules.table_datasets.output.manifest,
         **table_parts(*SUMMARY_TABLES),
-        code=lib("figures.py", "summary.py"),
     output:
         mean_layer_attribution=summary_figure(
             "mean_layer_attribution", "summary_mean_layer_attribution"
@@ -33,6 +32,7 @@ rule summary_figures:
     conda:
         "../../environment.yml"
     params:
+        code=code_digest("figures.py", "summary.py"),
         **figure_params(),
         tables=SUMMARY_TABLES,
         datasets=[TABLE_DATASET.format(table=table) for table in SUMMARY_TABLES],

@@ -5,7 +5,6 @@ rule tables:
         embeddings=rules.embedding_lig.output.attributions,
         subembeddings=rules.subembedding_lig.output.attributions,
         conductance=lambda wildcards: conductance_files(wildcards.batch),
-        code=lib("provenance.py", "tables.py", "tensor_io.py"),
     output:
         **{table: table_part(table) for table in TABLES},
     log:
@@ -15,6 +14,7 @@ rule tables:
     conda:
         "../../environment.yml"
     params:
+        code=code_digest("provenance.py", "tables.py", "tensor_io.py"),
         examples=batch_examples,
         tables=TABLES,
         n_steps=config["n_steps"],
@@ -25,7 +25,6 @@ rule tables:
 rule table_datasets:
     input:
         **table_parts(*TABLES),
-        code=lib(),
     output:
         manifest=TABLES_MANIFEST,
     log:
@@ -33,6 +32,7 @@ rule table_datasets:
     conda:
         "../../environment.yml"
     params:
+        code=code_digest(),
         tables=TABLES,
         datasets=[TABLE_DATASET.format(table=table) for table in TABLES],
     script:
@@ -42,7 +42,6 @@ rule table_datasets:
 rule table_previews:
     input:
         manifest=rules.table_datasets.output.manifest,
-        code=lib("figures.py"),
     output:
         previews=[
             report(
@@ -57,6 +56,7 @@ rule table_previews:
     conda:
         "../../environment.yml"
     params:
+        code=code_digest("figures.py"),
         **figure_params(),
         tables=TABLES,
         max_rows=500,
