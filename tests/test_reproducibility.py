@@ -10,14 +10,12 @@ import sys
 import time
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model
-from test_pipeline import snakemake, write_config
+from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, table_metadata, write_config
 
 from bertscope.tables import SCHEMAS
 
-TABLE_TARGETS = [f"results/tables/{table}.parquet" for table in SCHEMAS]
+TABLE_TARGETS = ["results/tables/datasets.json"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +28,7 @@ def configure(workdir, model_dir, **extra):
 
 
 def read_tables(workdir) -> dict[str, pd.DataFrame]:
-    return {table: pd.read_parquet(workdir / "results" / "tables" / f"{table}.parquet") for table in SCHEMAS}
+    return {table: read_table(workdir, table) for table in SCHEMAS}
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +54,12 @@ def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_lay
     weights = provenance["weights_sha256"]
     assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
     assert provenance["model"] == str(two_layer_model)
-    assert provenance["device"].startswith("cpu")
+    assert provenance["attribution_devices"] == {"cpu": 4}  # embeddings, subembeddings, two conductance layers
     assert {"torch", "transformers", "captum", "snakemake", "numpy"} <= set(provenance["packages"])
     assert provenance["config"]["n_steps"] == 16 and len(provenance["config_digest"]) == 64
     second = json.loads((cold_runs[1] / "results" / "provenance.json").read_text())
     assert second["weights_sha256"] == weights and second["config_digest"] == provenance["config_digest"]
-    metadata = pq.read_schema(cold_runs[0] / "results" / "tables" / "layer_summary.parquet").metadata
+    metadata = table_metadata(cold_runs[0], "layer_summary")
     assert metadata[b"bertscope.model"] == str(two_layer_model).encode()
     assert json.loads(metadata[b"bertscope.weights_sha256"]) == weights
     assert metadata[b"bertscope.version.captum"] == provenance["packages"]["captum"].encode()
@@ -90,7 +88,7 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (tmp_path / "results" / "tables" / "layer_summary.parquet").exists()
+    assert not (tmp_path / "results" / "tables" / "datasets.json").exists()
 
     locked = snakemake(tmp_path, "--cores", "2", *TABLE_TARGETS)
     assert locked.returncode != 0 and "--unlock" in locked.stderr

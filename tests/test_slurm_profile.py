@@ -31,19 +31,11 @@ LOCAL_PROFILE = REPO / "profiles" / "local"
 START_SLURM = REPO / "tests" / "slurm" / "start_slurm.sh"
 STOP_SLURM = REPO / "tests" / "slurm" / "stop_slurm.sh"
 GPU_RULES = ("inputs", "embedding_lig", "subembedding_lig", "layer_conductance")
-CPU_RULES = (
-    "model",
-    "tables",
-    "token_attribution_html",
-    "top5_tables",
-    "conductance_heatmaps",
-    "token_boxplots",
-    "attribution_densities",
-)
+CPU_RULES = ("model", "tables", "example_figures", "table_datasets", "table_previews", "summary_figures", "provenance")
 ATTRIBUTION_TARGETS = (
-    "results/attributions/tutorial/embeddings",
-    "results/attributions/tutorial/subembeddings",
-    "results/attributions/tutorial/conductance/layers_01-01",
+    "results/attributions/tutorial/embeddings.safetensors",
+    "results/attributions/tutorial/subembeddings.safetensors",
+    "results/attributions/tutorial/conductance_layers_01-01.safetensors",
 )
 TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas")
 # Environment variables profiles/slurm reads; cleared so that the caller's own settings don't leak in.
@@ -240,8 +232,8 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
         "2",
         "--seconds-between-status-checks",
         "2",
-        # The tables need every kind of job that asks SLURM for resources; the figures would add only CPU jobs.
-        *(f"results/tables/{table}.parquet" for table in TABLES),
+        # The tables need every kind of job that asks SLURM for resources, the grouped postprocess job included.
+        "results/tables/datasets.json",
         env={"SLURM_CONF": slurm_cluster},
         timeout=420,
     )
@@ -251,7 +243,7 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
     assert "has been submitted with SLURM jobid" in output
 
     for table in TABLES:
-        frame = pd.read_parquet(workdir / "results" / "tables" / f"{table}.parquet")
+        frame = pd.read_parquet(workdir / "results" / "tables" / table)
         assert len(frame) > 0, table
         assert set(frame["example"]) == {"tutorial"}, table
 
@@ -267,9 +259,27 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
     jobs = [line.split("|") for line in queue.splitlines() if line.strip()]
     by_rule = {}
     for comment, tres, state in jobs:
-        rule = re.match(r"rule_(.+?)(?:_wildcards_.*)?$", comment.strip()).group(1)
+        # A single job's comment names its rule; a group job's names its group.
+        rule = re.match(r"(?:rule|group)_(.+?)(?:_wildcards_.*)?$", comment.strip()).group(1)
         by_rule.setdefault(rule, set()).add(tres.strip())
         assert state.strip() == "COMPLETED", (comment, state)
-    assert set(GPU_RULES) | {"model", "tables"} <= set(by_rule), by_rule
+    assert set(GPU_RULES) | {"model", "postprocess", "table_datasets"} <= set(by_rule), by_rule
     for rule, tres in by_rule.items():
         assert tres == ({"gres:gpu:1"} if rule in GPU_RULES else {"N/A"}), (rule, tres)
+
+
+def test_slurm_profile_bundles_the_short_per_batch_jobs(tmp_path, tiny_model_dir):
+    workdir = write_config(tmp_path / "run", tiny_model_dir, examples_per_job=1, figure_examples="all")
+    examples = {f"q{index}": TUTORIAL_EXAMPLE for index in range(3)}
+    (workdir / "config.yaml").write_text(
+        yaml.safe_dump({**yaml.safe_load((workdir / "config.yaml").read_text()), "examples": examples})
+    )
+    completed = snakemake(workdir, "--profile", str(SLURM_PROFILE), "-n", "results/model")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert snakemake(workdir, "--cores", "1", "results/model").returncode == 0
+    _, completed = dry_run_resources(workdir)
+    output = completed.stdout + completed.stderr
+    # Three batches' tables and figures jobs: six jobs, all in one cluster job of the postprocess group.
+    assert output.count("Group job postprocess") == 1, output[-3000:]
+    for rule in ("tables", "example_figures"):
+        assert len(re.findall(rf"^    rule {rule}:$", output, flags=re.MULTILINE)) == 3, rule
