@@ -50,7 +50,9 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
     for source in SUBEMBEDDINGS:
         sums = subembeddings.tensor(example, f"{source}.token_sums")
         rows["token_attributions"].append(token_rows(example, source, None, tokens, summarize(sums)))
-    rows["convergence_deltas"].append(delta_rows(example, "subembeddings", None, subembeddings.tensor(example, "delta")))
+    rows["convergence_deltas"].append(
+        delta_rows(example, "subembeddings", None, subembeddings.tensor(example, "delta"))
+    )
 
     layers = sorted(layer for group in conductance for layer in group.records[example]["layers"])
     files = {layer: group for group in conductance for layer in group.records[example]["layers"]}

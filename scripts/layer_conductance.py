@@ -4,7 +4,8 @@ batch (one file for the batch and group)."""
 import logging
 
 from bertscope.attribution import layer_conductance
-from bertscope.step import attribution_job, run_step
+from bertscope.attribution_step import attribution_job
+from bertscope.step import run_step
 from bertscope.tables import layer_key, stored_summary
 from bertscope.tensor_io import save_batch
 

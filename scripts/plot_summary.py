@@ -14,7 +14,6 @@ from bertscope.figures import add_footer, html_page, new_figure, save_figure, wr
 from bertscope.step import run_step
 from bertscope.summary import (
     CATEGORIES,
-    HTML_COLUMNS,
     delta_magnitudes,
     entropy_quantiles,
     examples_table,
@@ -249,7 +248,9 @@ def examples_page(table: pd.DataFrame, footer_line: str) -> str:
 def read_dataset(dataset: str, table: str, columns: list[str]) -> pd.DataFrame:
     frame = pd.read_parquet(dataset, columns=columns)
     if frame.empty:
-        raise BertscopeError(f"table {table}: {dataset} has no rows. Fix: rebuild the tables (snakemake --forcerun tables)")
+        raise BertscopeError(
+            f"table {table}: {dataset} has no rows. Fix: rebuild the tables (snakemake --forcerun tables)"
+        )
     return frame
 
 

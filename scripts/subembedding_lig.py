@@ -4,7 +4,8 @@ position, for every example of a batch (one file for the batch)."""
 import logging
 
 from bertscope.attribution import subembedding_lig
-from bertscope.step import attribution_job, run_step
+from bertscope.attribution_step import attribution_job
+from bertscope.step import run_step
 from bertscope.tables import stored_summary
 from bertscope.tensor_io import save_batch
 

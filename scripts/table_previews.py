@@ -2,6 +2,7 @@
 
 import html
 import json
+from pathlib import Path
 
 from bertscope.figures import html_page, write_text
 from bertscope.step import run_step
@@ -21,7 +22,7 @@ def preview(table: str, dataset: str, rows: int, max_rows: int, footer: str) -> 
 
 
 def main(smk):
-    manifest = json.loads(open(smk.input.manifest, encoding="utf-8").read())
+    manifest = json.loads(Path(smk.input.manifest).read_text(encoding="utf-8"))
     footer = f"model: {smk.params.model} · n_steps: {smk.params.n_steps}"
     for table, preview_path in zip(smk.params.tables, smk.output.previews, strict=True):
         entry = manifest[table]

@@ -1,9 +1,9 @@
 """Write results/provenance.json: which model, weights, packages, device and settings made the results."""
 
 import json
-from collections import Counter
 import logging
 import platform
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +27,9 @@ def timestamp(seconds: float) -> str:
 
 def main(smk):
     source = read_model_source(smk.input.model)
-    started = min(Path(path).stat().st_mtime for path in [Path(smk.input.model) / "source.json", *map(Path, smk.input.inputs)])
+    started = min(
+        Path(path).stat().st_mtime for path in [Path(smk.input.model) / "source.json", *map(Path, smk.input.inputs)]
+    )
     provenance = {
         "model": source["model"],
         "model_source": source["source"],

@@ -128,6 +128,7 @@ def table_page(table: pd.DataFrame, target: str, footer: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 # Every layer's conductance summary over the tokens
 
+
 def heatmap(attributions: pd.DataFrame, target: str):
     """Layers (1..N, from the data) by tokens, coloured by the summarised conductance on a scale centred at 0."""
     rows = attributions[attributions["target"] == target]
@@ -157,6 +158,7 @@ def heatmap(attributions: pd.DataFrame, target: str):
 # ---------------------------------------------------------------------------------------------------------------------
 # The explained token's per-dimension conductance in every layer
 
+
 def boxplot(distributions: pd.DataFrame, target: str):
     """One box per layer (1..N, from the data) of the conductance over the hidden dimensions."""
     rows = distributions[distributions["target"] == target].sort_values(["layer", "dim"])
@@ -182,6 +184,7 @@ def boxplot(distributions: pd.DataFrame, target: str):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The explained token's attribution mass function, total attribution and entropy per layer
+
 
 def density(distributions: pd.DataFrame, target: str):
     """One line per layer: the tutorial's 100-bin histogram density normalised to a mass function, by bin index."""

@@ -1,4 +1,11 @@
-ATTRIBUTION_CODE = code_digest("model.py", "attribution.py", "tables.py", "tensor_io.py")
+ATTRIBUTION_CODE = code_digest(
+    "attribution.py",
+    "attribution_step.py",
+    "model.py",
+    "plan.py",
+    "tables.py",
+    "tensor_io.py",
+)
 ATTRIBUTION_PARAMS = {
     "n_steps": config["n_steps"],
     "internal_batch_size": config["internal_batch_size"],

@@ -63,7 +63,9 @@ try:
     BATCHES = example_batches(list(EXAMPLES), config["examples_per_job"])
     FIGURE_BATCHES = figure_batches(
         BATCHES,
-        figure_examples(config["figure_examples"], list(config["examples"]), list(EXAMPLES)),
+        figure_examples(
+            config["figure_examples"], list(config["examples"]), list(EXAMPLES)
+        ),
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
@@ -86,7 +88,9 @@ def code_digest(*modules):
     """
     digest = hashlib.sha256()
     for name in ("__init__.py", "step.py", *modules):
-        digest.update(name.encode() + b"\0" + (SCRIPTS / "bertscope" / name).read_bytes())
+        digest.update(
+            name.encode() + b"\0" + (SCRIPTS / "bertscope" / name).read_bytes()
+        )
     return digest.hexdigest()
 
 
@@ -103,7 +107,8 @@ def layer_groups_of_model():
 
 def conductance_files(batch):
     return [
-        CONDUCTANCE.format(batch=batch, group=group) for group in layer_groups_of_model()
+        CONDUCTANCE.format(batch=batch, group=group)
+        for group in layer_groups_of_model()
     ]
 
 
@@ -134,9 +139,7 @@ def summary_figure(stem, caption):
     first, *others = [
         f"results/figures/{SUMMARY}/{stem}.{fmt}" for fmt in config["figure_formats"]
     ]
-    flagged = report(
-        first, caption=f"../report/{caption}.rst", category="Summary"
-    )
+    flagged = report(first, caption=f"../report/{caption}.rst", category="Summary")
     return [flagged, *others]
 
 

@@ -20,8 +20,8 @@ rule example_figures:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest("example_figures.py", "figures.py", "tables.py"),
         **figure_params(),
+        code=code_digest("example_figures.py", "figures.py", "tables.py"),
         examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
         figure_formats=config["figure_formats"],
     script:

@@ -10,8 +10,8 @@ SUMMARY_TABLES = [
 
 rule summary_figures:
     input:
-        manifest=rules.table_datasets.output.manifest,
         **table_parts(*SUMMARY_TABLES),
+        manifest=rules.table_datasets.output.manifest,
     output:
         mean_layer_attribution=summary_figure(
             "mean_layer_attribution", "summary_mean_layer_attribution"
@@ -32,8 +32,8 @@ rule summary_figures:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest("figures.py", "summary.py"),
         **figure_params(),
+        code=code_digest("figures.py", "summary.py"),
         tables=SUMMARY_TABLES,
         datasets=[TABLE_DATASET.format(table=table) for table in SUMMARY_TABLES],
     script:

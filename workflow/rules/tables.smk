@@ -56,8 +56,8 @@ rule table_previews:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest("figures.py"),
         **figure_params(),
+        code=code_digest("figures.py"),
         tables=TABLES,
         max_rows=500,
     script:
