@@ -92,4 +92,4 @@ def test_each_rule_digests_exactly_the_package_modules_its_script_runs():
             runs = reachable_modules((path.parent / script).resolve())
             assert declared == runs, f"rule {name}: digests {sorted(declared)}, its script runs {sorted(runs)}"
             checked += 1
-    assert checked >= 12
+    assert checked >= 11  # every rule with a script
