@@ -4,6 +4,9 @@
 # summary figures, previews and provenance.
 
 
+include: "workflow/rules/config_files.smk"
+
+
 configfile: "config.yaml"
 
 

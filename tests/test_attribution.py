@@ -1,7 +1,9 @@
-"""Numerics of the attribution step functions on a tiny random BERT: completeness, batching, equivalence."""
+"""Numerics of the attribution step functions on a tiny random BERT: completeness, batching, equivalence, and what
+the attribution files keep of each attribution."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from captum.attr import LayerConductance, LayerIntegratedGradients
@@ -20,6 +22,14 @@ from bertscope.attribution import (
 )
 from bertscope.model import forward_from_embeddings, forward_from_ids, load_model, load_tokenizer
 from bertscope.qa_inputs import encode_example
+from bertscope.tables import (
+    attribution_pmf,
+    distribution_rows,
+    entropy_bits,
+    layer_summary_rows,
+    stored_summary,
+    summarize,
+)
 
 N_STEPS = 50
 
@@ -75,8 +85,9 @@ def test_subembedding_lig_is_complete_over_the_three_embeddings(model, tensors):
 
 
 def test_conductance_of_every_layer_is_complete(model, tensors):
-    layers = list(range(model.config.num_hidden_layers))
+    layers = list(range(1, model.config.num_hidden_layers + 1))
     attributions, deltas = layer_conductance(model, tensors, layers, N_STEPS, None)
+    assert list(attributions) == layers and list(deltas) == layers, "keyed by the 1-based layer numbers"
     inputs, baselines = conductance_embeddings(model, tensors)
     forward = forward_from_embeddings(model)
     with torch.no_grad():
@@ -149,7 +160,7 @@ def test_shared_pass_refuses_rows_that_are_not_one_input_per_target():
 
 
 def test_shared_pass_conductance_equals_captum_layer_conductance(model, tensors):
-    layers = list(range(model.config.num_hidden_layers))
+    layers = list(range(1, model.config.num_hidden_layers + 1))
     attributions, _ = layer_conductance(model, tensors, layers, N_STEPS, None)
     inputs, baselines = conductance_embeddings(model, tensors)
 
@@ -157,7 +168,7 @@ def test_shared_pass_conductance_equals_captum_layer_conductance(model, tensors)
         return model(inputs_embeds=input_emb, attention_mask=attention_mask)[position].max(1).values
 
     for layer in layers:
-        conductance = LayerConductance(squad_pos_forward_func2, model.bert.encoder.layer[layer])
+        conductance = LayerConductance(squad_pos_forward_func2, model.bert.encoder.layer[layer - 1])
         for position in (0, 1):
             expected = conductance.attribute(
                 inputs=inputs, baselines=baselines, additional_forward_args=(tensors["attention_mask"], position)
@@ -166,7 +177,7 @@ def test_shared_pass_conductance_equals_captum_layer_conductance(model, tensors)
 
 
 def test_layer_grouping_does_not_change_conductance(model, tensors):
-    layers = list(range(model.config.num_hidden_layers))
+    layers = list(range(1, model.config.num_hidden_layers + 1))
     grouped, grouped_deltas = layer_conductance(model, tensors, layers, N_STEPS, None)
     for layer in layers:
         single, single_deltas = layer_conductance(model, tensors, [layer], N_STEPS, None)
@@ -176,9 +187,10 @@ def test_layer_grouping_does_not_change_conductance(model, tensors):
 
 @pytest.mark.parametrize("internal_batch_size", [4, 10, 37])
 def test_chunking_the_path_does_not_change_results(model, tensors, internal_batch_size):
-    whole, _ = layer_conductance(model, tensors, [0, 2], N_STEPS, None)
-    chunked, _ = layer_conductance(model, tensors, [0, 2], N_STEPS, internal_batch_size)
-    for layer in (0, 2):
+    whole, _ = layer_conductance(model, tensors, [1, 3], N_STEPS, None)
+    chunked, _ = layer_conductance(model, tensors, [1, 3], N_STEPS, internal_batch_size)
+    assert sorted(chunked) == [1, 3]
+    for layer in (1, 3):
         torch.testing.assert_close(chunked[layer], whole[layer], rtol=1e-4, atol=1e-6)
     lig_whole, _ = embedding_lig(model, tensors, N_STEPS, None)
     lig_chunked, _ = embedding_lig(model, tensors, N_STEPS, internal_batch_size)
@@ -212,3 +224,49 @@ def test_auto_budget_is_fixed_on_the_cpu_and_half_the_free_memory_on_a_gpu(monke
     assert activation_memory_budget(torch.device("cuda:0")) == 20 * 2**30
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2**30, 80 * 2**30))
     assert activation_memory_budget(torch.device("cuda:0")) == 2**29
+
+
+def test_stored_summary_gives_the_tutorials_token_summary(model, tensors):
+    """Token sums kept in the file, summarised later, equal the tutorial's sum over hidden / L2 norm over tokens."""
+    attributions, _ = layer_conductance(model, tensors, [2], N_STEPS, None)
+    conductance = attributions[2]
+    explained = 5
+    kept = stored_summary(conductance, explained, "summary")
+    assert sorted(kept) == ["explained", "token_sums"], "summary storage keeps no full tensor"
+    array = conductance.numpy()
+    assert kept["token_sums"].dtype == np.float64 and kept["token_sums"].shape == array.shape[:2]
+    summed = conductance.double().sum(dim=-1)
+    expected = (summed / torch.norm(summed, dim=-1, keepdim=True)).numpy()
+    np.testing.assert_allclose(summarize(kept["token_sums"]), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.linalg.norm(summarize(kept["token_sums"]), axis=-1), [1.0, 1.0])
+    assert kept["explained"].shape == (2, model.config.hidden_size)
+    np.testing.assert_array_equal(kept["explained"], array[:, explained, :])
+    assert stored_summary(conductance, None, "summary").keys() == {"token_sums"}
+
+
+def test_full_storage_keeps_the_tensor_unchanged(model, tensors):
+    attributions, _ = embedding_lig(model, tensors, N_STEPS, None)
+    kept = stored_summary(attributions, None, "full")
+    assert sorted(kept) == ["attributions", "token_sums"]
+    assert kept["attributions"].dtype == np.float32
+    np.testing.assert_array_equal(kept["attributions"], attributions.numpy())
+    np.testing.assert_array_equal(stored_summary(attributions.numpy(), 3, "full")["attributions"], attributions.numpy())
+
+
+def test_table_rows_from_the_explained_vector_equal_the_old_definition(model, tensors):
+    """distribution_rows and layer_summary_rows, from the stored (targets, hidden) vector, give what they gave from
+    the whole conductance tensor and the explained token's index."""
+    attributions, deltas = layer_conductance(model, tensors, [3], N_STEPS, None)
+    conductance, explained = attributions[3].numpy().astype(np.float64), 4
+    vector = stored_summary(attributions[3], explained, "summary")["explained"]
+    distributions = distribution_rows("ex", 3, explained, "tok", vector)
+    for row, target in enumerate(("start", "end")):
+        values = distributions[distributions["target"] == target].sort_values("dim")
+        np.testing.assert_array_equal(values["dim"], np.arange(model.config.hidden_size))
+        np.testing.assert_array_equal(values["attribution"], conductance[row, explained])
+    assert set(distributions["token_index"]) == {explained} and set(distributions["layer"]) == {3}
+    summary = layer_summary_rows("ex", 3, vector, deltas[3].numpy()).set_index("target")
+    for row, target in enumerate(("start", "end")):
+        assert summary.at[target, "total_attribution"] == pytest.approx(conductance[row, explained].sum(), rel=1e-6)
+        assert summary.at[target, "entropy"] == entropy_bits(attribution_pmf(conductance[row, explained]))
+        assert summary.at[target, "convergence_delta"] == pytest.approx(float(deltas[3][row]))

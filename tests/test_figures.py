@@ -1,4 +1,5 @@
-"""The plotting steps, run on small synthetic tables: every declared output is written, valid, and right."""
+"""The example figures step, run on one batch's small synthetic table parts: every chosen example gets its own
+folder with exactly its figures and pages, each valid and right."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ import pandas as pd
 import pytest
 
 from bertscope import BertscopeError
+from bertscope.example_figures import FIGURES, heatmap
 from bertscope.tables import conform, distribution_rows, layer_summary_rows, token_rows, write_table
 
-EXAMPLE = "ex"
+EXAMPLE, OTHER = "ex", "q2"
 TOKENS = ["[CLS]", "What", "<b>&", "?", "[SEP]", "It", "kinds", "[SEP]"]
+OTHER_TOKENS = ["[CLS]", "Who", "?", "[SEP]", "people", "help", "them", "[SEP]"]
 LAYERS, HIDDEN, EXPLAINED = 3, 6, 6
+FORMATS = ["png", "svg", "pdf"]
+TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Start and end summaries of the embeddings: 0.6 and -0.5 have known captum colours.
@@ -43,118 +48,142 @@ TOKEN_TYPE = np.array(
 )
 
 
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("tables")
-    rng = np.random.default_rng(0)
-    attributions = [
-        token_rows(EXAMPLE, "embeddings", None, TOKENS, EMBEDDINGS),
-        token_rows(EXAMPLE, "word", None, TOKENS, WORD),
-        token_rows(EXAMPLE, "token_type", None, TOKENS, TOKEN_TYPE),
-        token_rows(EXAMPLE, "position", None, TOKENS, rng.normal(size=(2, len(TOKENS)))),
-    ]
-    distributions, summaries = [], []
+class Section(SimpleNamespace):
+    """Snakemake's input/output/params: items read by attribute or by name."""
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+
+def example_frames(example: str, tokens: list[str], rng, word, token_type, prediction: dict) -> dict[str, list]:
+    """Every table's rows of one synthetic example, built as build_tables builds them."""
+    frames = {
+        "token_attributions": [
+            token_rows(example, "embeddings", None, tokens, EMBEDDINGS),
+            token_rows(example, "word", None, tokens, word),
+            token_rows(example, "token_type", None, tokens, token_type),
+            token_rows(example, "position", None, tokens, rng.normal(size=(2, len(tokens)))),
+        ],
+        "token_distributions": [],
+        "layer_summary": [],
+        "predictions": [pd.DataFrame([{"example": example, **prediction}])],
+    }
     for layer in range(1, LAYERS + 1):
-        conductance = rng.normal(size=(2, len(TOKENS), HIDDEN))
+        conductance = rng.normal(size=(2, len(tokens), HIDDEN))
         summed = conductance.sum(-1)
         summary = summed / np.linalg.norm(summed, axis=-1, keepdims=True)
-        attributions.append(token_rows(EXAMPLE, "layer", layer, TOKENS, summary))
-        distributions.append(distribution_rows(EXAMPLE, layer, EXPLAINED, TOKENS[EXPLAINED], conductance))
-        summaries.append(layer_summary_rows(EXAMPLE, layer, EXPLAINED, conductance, rng.normal(size=2) * 1e-3))
-    prediction = {
-        "example": EXAMPLE,
-        "predicted_start": 5,
-        "predicted_end": 6,
-        "predicted_answer": "It kinds",
-        "start_prob": 0.8123,
-        "end_prob": 0.4567,
-        "true_start": 5,
-        "true_end": 6,
-        "delta_start": 0.0123,
-        "delta_end": -0.0045,
-    }
-    frames = {
-        "token_attributions": pd.concat(attributions, ignore_index=True),
-        "token_distributions": pd.concat(distributions, ignore_index=True),
-        "layer_summary": pd.concat(summaries, ignore_index=True),
-        "predictions": conform(pd.DataFrame([prediction]), "predictions"),
-    }
-    paths = {}
-    for table, frame in frames.items():
-        paths[table] = directory / f"{table}.parquet"
-        write_table(frame, table, paths[table], {"bertscope.model": "tiny"})
-    return paths
+        vector = conductance[:, EXPLAINED, :]
+        frames["token_attributions"].append(token_rows(example, "layer", layer, tokens, summary))
+        frames["token_distributions"].append(distribution_rows(example, layer, EXPLAINED, tokens[EXPLAINED], vector))
+        frames["layer_summary"].append(layer_summary_rows(example, layer, vector, rng.normal(size=2) * 1e-3))
+    return frames
 
 
-def figure_outputs(directory: Path, *names: str) -> dict[str, list[Path]]:
-    return {name: [directory / f"{name}.png", directory / f"{name}.svg"] for name in names}
-
-
-STEPS = {
-    "plot_token_attributions": (
-        ("token_attributions", "predictions"),
-        lambda d: {"start": d / "start.html", "end": d / "end.html"},
-    ),
-    "top5_tables": (
-        ("token_attributions",),
-        lambda d: {f"{t}_{ext}": d / f"top5_{t}.{ext}" for t in ("start", "end") for ext in ("html", "csv")},
-    ),
-    "plot_conductance_heatmaps": (("token_attributions",), lambda d: figure_outputs(d, "start", "end")),
-    "plot_token_boxplots": (("token_distributions",), lambda d: figure_outputs(d, "start", "end")),
-    "plot_attribution_density": (
-        ("token_distributions", "layer_summary"),
-        lambda d: figure_outputs(d, "density_start", "density_end", "entropy_start", "entropy_end"),
-    ),
+PREDICTION = {
+    "predicted_start": 5,
+    "predicted_end": 6,
+    "predicted_answer": "It kinds",
+    "start_prob": 0.8123,
+    "end_prob": 0.4567,
+    "true_start": 5,
+    "true_end": 6,
+    "delta_start": 0.0123,
+    "delta_end": -0.0045,
+}
+OTHER_PREDICTION = {
+    "predicted_start": 4,
+    "predicted_end": 5,
+    "predicted_answer": "people help",
+    "start_prob": 0.3141,
+    "end_prob": 0.2718,
+    "true_start": 4,
+    "true_end": 6,
+    "delta_start": 0.0456,
+    "delta_end": 0.0789,
 }
 
 
-def run(script: str, tables: dict[str, Path], directory: Path, example: str = EXAMPLE) -> dict:
-    inputs, outputs = STEPS[script]
-    output = outputs(directory)
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, Path]:
+    """One batch of two examples: each table's part, as a single Parquet file with both examples' rows."""
+    directory = tmp_path_factory.mktemp("tables")
+    rng = np.random.default_rng(0)
+    parts = [
+        example_frames(EXAMPLE, TOKENS, rng, WORD, TOKEN_TYPE, PREDICTION),
+        example_frames(OTHER, OTHER_TOKENS, rng, WORD[::-1], TOKEN_TYPE[::-1], OTHER_PREDICTION),
+    ]
+    paths = {}
+    for table in TABLES:
+        paths[table] = directory / table / "ex..q2.parquet"
+        frame = pd.concat([frame for part in parts for frame in part[table]], ignore_index=True)
+        write_table(conform(frame, table), table, paths[table], {"bertscope.model": "tiny"})
+    return paths
+
+
+def run(tables: dict[str, Path], directory: Path, examples=(EXAMPLE, OTHER), formats=FORMATS) -> Path:
+    """plot_examples' main on the batch; returns its output directory."""
+    figures = directory / "figures"
     smk = SimpleNamespace(
-        input=SimpleNamespace(**{name: str(tables[name]) for name in inputs}),
-        output=SimpleNamespace(**output),
-        params=SimpleNamespace(model="tiny-bert", n_steps=7),
-        wildcards=SimpleNamespace(example=example),
+        input=Section(**{name: str(path) for name, path in tables.items()}),
+        output=Section(figures=str(figures)),
+        params=Section(examples=list(examples), model="tiny-bert", n_steps=7, figure_formats=list(formats)),
+        wildcards=Section(batch="ex..q2"),
         log=[],
     )
-    importlib.import_module(script).main(smk)
-    return output
+    importlib.import_module("plot_examples").main(smk)
+    return figures
 
 
-def flat(output: dict) -> list[Path]:
-    return [path for value in output.values() for path in (value if isinstance(value, list) else [value])]
+def expected_files(formats=FORMATS) -> list[str]:
+    names = []
+    for target in ("start", "end"):
+        names += [f"token_attributions_{target}.html", f"top5_{target}.html", f"top5_{target}.csv"]
+        names += [f"{figure}_{target}.{fmt}" for figure in FIGURES for fmt in formats]
+    return sorted(names)
 
 
-@pytest.mark.parametrize("script", STEPS)
-def test_writes_exactly_its_outputs(script, tables, tmp_path):
-    output = run(script, tables, tmp_path)
-    paths = flat(output)
-    assert sorted(tmp_path.iterdir()) == sorted(paths), "only the declared outputs, no leftovers"
-    for path in paths:
-        data = path.read_bytes()
-        assert data, path
-        if path.suffix == ".png":
-            assert data.startswith(PNG_SIGNATURE), path
-        elif path.suffix == ".svg":
-            assert ElementTree.fromstring(data).tag.endswith("svg"), path
-        elif path.suffix == ".html":
-            text = data.decode("utf-8")
-            assert text.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in text
-            assert "model: tiny-bert · n_steps: 7 · example: ex" in text
+def test_writes_exactly_its_outputs_one_folder_per_example(tables, tmp_path):
+    figures = run(tables, tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] == ["figures"], "no staging left behind"
+    assert sorted(path.name for path in figures.iterdir()) == [EXAMPLE, OTHER]
+    for example in (EXAMPLE, OTHER):
+        folder = figures / example
+        assert sorted(path.name for path in folder.iterdir()) == expected_files(), "only the outputs, no leftovers"
+        for path in folder.iterdir():
+            data = path.read_bytes()
+            assert data, path
+            if path.suffix == ".png":
+                assert data.startswith(PNG_SIGNATURE), path
+            elif path.suffix == ".svg":
+                assert ElementTree.fromstring(data).tag.endswith("svg"), path
+            elif path.suffix == ".pdf":
+                assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), path
+            elif path.suffix == ".html":
+                text = data.decode("utf-8")
+                assert text.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in text
+                assert f"model: tiny-bert · n_steps: 7 · example: {example}" in text, path
 
 
-@pytest.mark.parametrize("script", STEPS)
-def test_unknown_example_is_a_user_error(script, tables, tmp_path):
-    with pytest.raises(BertscopeError, match="'missing'"):
-        run(script, tables, tmp_path, example="missing")
-    assert not any(tmp_path.iterdir())
+def test_only_the_chosen_examples_are_drawn_in_the_chosen_formats(tables, tmp_path):
+    figures = run(tables, tmp_path, examples=[OTHER], formats=["svg"])
+    assert [path.name for path in figures.iterdir()] == [OTHER]
+    assert sorted(path.name for path in (figures / OTHER).iterdir()) == expected_files(["svg"])
+    text = (figures / OTHER / "token_attributions_start.html").read_text()
+    assert "example: q2" in text and "example: ex" not in text
+
+
+def test_no_chosen_example_writes_an_empty_directory(tables, tmp_path):
+    assert list(run(tables, tmp_path, examples=[]).iterdir()) == []
+
+
+def test_example_missing_from_the_parts_is_a_user_error(tables, tmp_path):
+    with pytest.raises(BertscopeError, match=r"example 'missing': table part .*token_attributions.* no rows"):
+        run(tables, tmp_path, examples=[EXAMPLE, "missing"])
+    assert not any(tmp_path.iterdir()), "no output and no staging after a failure"
 
 
 def test_heatmap_has_one_row_per_layer(tables):
-    from plot_conductance_heatmaps import heatmap
-
-    frame = pd.read_parquet(tables["token_attributions"], filters=[("source", "==", "layer")])
+    frame = pd.read_parquet(tables["token_attributions"], filters=[("source", "==", "layer"), ("example", "==", "ex")])
     fig = heatmap(frame, "end")
     ax = fig.axes[0]
     assert [label.get_text() for label in ax.get_yticklabels()] == [str(layer) for layer in range(1, LAYERS + 1)]
@@ -162,24 +191,35 @@ def test_heatmap_has_one_row_per_layer(tables):
     assert (ax.get_ylabel(), ax.get_xlabel(), ax.get_title()) == ("Layers", "Tokens", "Layer conductance, end position")
 
 
+def top5_records(folder: Path, target: str) -> list[dict]:
+    with open(folder / f"top5_{target}.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_cells(tokens: list[str], values: np.ndarray) -> list[str]:
+    order = np.argsort(-values, kind="stable")[:5]
+    return [f"{tokens[i]} ({i}), {round(float(values[i]), 2)}" for i in order]
+
+
 def test_top5_token_type_column_shows_token_type_values(tables, tmp_path):
-    output = run("top5_tables", tables, tmp_path)
-    for row, (target, values) in enumerate([("start", TOKEN_TYPE[0]), ("end", TOKEN_TYPE[1])]):
-        with open(output[f"{target}_csv"], newline="") as handle:
-            records = list(csv.DictReader(handle))
-        order = np.argsort(-values, kind="stable")[:5]
-        expected = [f"{TOKENS[i]} ({i}), {round(float(values[i]), 2)}" for i in order]
-        assert [record["Token Type(Index), Attribution"] for record in records] == expected
-        word_order = np.argsort(-WORD[row], kind="stable")[:5]
-        assert [record["Word(Index), Attribution"] for record in records] == [
-            f"{TOKENS[i]} ({i}), {round(float(WORD[row][i]), 2)}" for i in word_order
-        ]
-        assert "Top 5 attributed embeddings for " + target + " position" in output[f"{target}_html"].read_text()
+    figures = run(tables, tmp_path)
+    for example, tokens, word, token_type in (
+        (EXAMPLE, TOKENS, WORD, TOKEN_TYPE),
+        (OTHER, OTHER_TOKENS, WORD[::-1], TOKEN_TYPE[::-1]),
+    ):
+        for row, target in enumerate(("start", "end")):
+            records = top5_records(figures / example, target)
+            assert [record["Token Type(Index), Attribution"] for record in records] == expected_cells(
+                tokens, token_type[row]
+            )
+            assert [record["Word(Index), Attribution"] for record in records] == expected_cells(tokens, word[row])
+            page = (figures / example / f"top5_{target}.html").read_text()
+            assert f"Top 5 attributed embeddings for {target} position" in page
 
 
 def test_word_importance_page(tables, tmp_path):
-    output = run("plot_token_attributions", tables, tmp_path)
-    text = output["start"].read_text()
+    figures = run(tables, tmp_path)
+    text = (figures / EXAMPLE / "token_attributions_start.html").read_text()
     for token in TOKENS:
         assert f"> {html.escape(token)} </mark>" in text
     assert "<b>&" not in text
@@ -189,4 +229,7 @@ def test_word_importance_page(tables, tmp_path):
         assert f"<th>{header}</th>" in text
     assert "5 (0.81)" in text and f"{EMBEDDINGS[0].sum():.2f}" in text and "0.0123" in text
     assert "What &lt;b&gt;&amp; ?" in text and "It kinds" in text
-    assert "6 (0.46)" in output["end"].read_text()
+    assert "6 (0.46)" in (figures / EXAMPLE / "token_attributions_end.html").read_text()
+    other = (figures / OTHER / "token_attributions_end.html").read_text()
+    assert "5 (0.27)" in other and "people help" in other and "0.0789" in other
+    assert "<b>Question:</b> Who ?" in other and "It kinds" not in other

@@ -1,4 +1,4 @@
-"""Planning the DAG without torch: batches of examples, layer groups, and where each example's files are."""
+"""Planning the DAG without torch: batches of examples, layer groups, and which examples get figures."""
 
 from __future__ import annotations
 
@@ -6,20 +6,24 @@ import pytest
 
 from bertscope import BertscopeError
 from bertscope.plan import (
-    CONDUCTANCE_FILES,
-    conductance_file,
+    CONDUCTANCE,
+    EMBEDDINGS,
+    FIGURES,
+    INPUTS,
+    TABLE_PART,
     example_batches,
-    example_file,
-    group_name,
+    figure_batches,
+    figure_examples,
     layer_groups,
 )
 
+IDS = ["q1", "q2", "q3", "q4", "q5"]
+
 
 def test_examples_form_consecutive_batches_named_after_their_examples():
-    ids = [f"q{i}" for i in range(1, 6)]
-    assert example_batches(ids, 2) == {"q1..q2": ["q1", "q2"], "q3..q4": ["q3", "q4"], "q5": ["q5"]}
-    assert example_batches(ids, 1) == {example: [example] for example in ids}
-    assert example_batches(ids, 8) == {"q1..q5": ids}
+    assert example_batches(IDS, 2) == {"q1..q2": ["q1", "q2"], "q3..q4": ["q3", "q4"], "q5": ["q5"]}
+    assert example_batches(IDS, 1) == {example: [example] for example in IDS}
+    assert example_batches(IDS, 8) == {"q1..q5": IDS}
 
 
 def test_colliding_batch_names_are_refused_with_the_fix():
@@ -27,16 +31,63 @@ def test_colliding_batch_names_are_refused_with_the_fix():
         example_batches(["a", "b", "a..b"], 2)
 
 
-def test_layer_groups_cover_every_layer_once():
-    assert layer_groups(12, 1) == [(layer, layer) for layer in range(1, 13)]
-    assert layer_groups(12, 5) == [(1, 5), (6, 10), (11, 12)]
-    assert layer_groups(12, "all") == [(1, 12)]
-    assert group_name(1, 12) == "layers_01-12"
+def test_layer_groups_cover_every_layer_once_by_name():
+    assert layer_groups(12, 1) == {f"layers_{layer:02d}-{layer:02d}": [layer] for layer in range(1, 13)}
+    assert layer_groups(12, 5) == {
+        "layers_01-05": [1, 2, 3, 4, 5],
+        "layers_06-10": [6, 7, 8, 9, 10],
+        "layers_11-12": [11, 12],
+    }
+    assert layer_groups(12, "all") == {"layers_01-12": list(range(1, 13))}
+    assert layer_groups(3, "2") == {"layers_01-02": [1, 2], "layers_03-03": [3]}
+    for size in (1, 2, 5, 7, 12, 20):
+        layers = [layer for group in layer_groups(12, size).values() for layer in group]
+        assert layers == list(range(1, 13)), size
 
 
-def test_conductance_files_match_their_glob(tmp_path):
-    path = conductance_file(tmp_path, "q1.a", 3)
-    path.parent.mkdir()
-    path.write_text("")
-    assert list(tmp_path.glob(CONDUCTANCE_FILES)) == [path]
-    assert example_file(tmp_path, "q1.a").name == "q1.a.safetensors"
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ("all", IDS),
+        ("none", []),
+        ("inline", ["q2", "q4"]),
+        (0, []),
+        (3, ["q1", "q2", "q3"]),
+        (9, IDS),
+        (["q4", "q1"], ["q1", "q4"]),  # run order, not the listed order
+        (["q3", "q3"], ["q3"]),
+        ([], []),
+    ],
+)
+def test_figure_examples_of_each_selection_kind_in_run_order(selection, expected):
+    assert figure_examples(selection, ["q4", "q2"], IDS) == expected
+
+
+def test_inline_selection_ignores_inline_ids_that_are_not_run():
+    assert figure_examples("inline", ["q9", "q5"], IDS) == ["q5"]
+
+
+def test_unknown_figure_example_is_refused_naming_the_config_field():
+    with pytest.raises(BertscopeError, match=r"'figure_examples'.*'q9', 'x'.*Fix:") as error:
+        figure_examples(["q1", "q9", "x"], [], IDS)
+    assert "'q1'" not in str(error.value)
+
+
+def test_figure_batches_keep_only_batches_with_chosen_examples():
+    batches = example_batches(IDS, 2)
+    assert figure_batches(batches, ["q2", "q5"]) == {"q1..q2": ["q2"], "q5": ["q5"]}
+    assert figure_batches(batches, ["q4", "q3", "q1"]) == {"q1..q2": ["q1"], "q3..q4": ["q3", "q4"]}
+    assert figure_batches(batches, IDS) == batches
+    assert figure_batches(batches, []) == {}
+    assert list(figure_batches(batches, ["q5", "q1"])) == ["q1..q2", "q5"], "batches stay in run order"
+
+
+def test_path_templates_are_per_batch():
+    assert INPUTS.format(batch="q1..q2") == "results/inputs/q1..q2.safetensors"
+    assert EMBEDDINGS.format(batch="q1") == "results/attributions/q1/embeddings.safetensors"
+    assert (
+        CONDUCTANCE.format(batch="q1", group="layers_01-05")
+        == "results/attributions/q1/conductance_layers_01-05.safetensors"
+    )
+    assert TABLE_PART.format(table="predictions", batch="q1") == "results/tables/predictions/q1.parquet"
+    assert FIGURES.format(batch="q3..q4") == "results/figures/q3..q4"

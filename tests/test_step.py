@@ -1,15 +1,18 @@
-"""Atomic outputs: nothing under the final name unless the step succeeds, and files colleagues can read."""
+"""Atomic outputs and batch files: nothing under the final name unless the step succeeds, files colleagues can
+read, and tensors that come back as they were saved."""
 
 from __future__ import annotations
 
 import os
 import stat
 
+import numpy as np
 import pytest
 import torch
 
+from bertscope import BertscopeError
 from bertscope.step import STAGING_SEPARATOR, atomic_output
-from bertscope.tensor_io import load_tensors, save_tensors
+from bertscope.tensor_io import BatchFile, read_records, save_batch
 
 
 @pytest.fixture()
@@ -23,18 +26,85 @@ def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_saved_tensors_are_readable_by_others_and_round_trip(tmp_path, umask_022):
+def batch() -> dict:
+    """Two examples with torch tensors and numpy arrays of different dtypes, and their records."""
+    return {
+        "q1": (
+            {"a": torch.arange(6.0).reshape(2, 3), "ids": torch.tensor([[101, 7, 102]])},
+            {"tokens": ["[CLS]", "x", "[SEP]"], "token_to_explain": 1},
+        ),
+        "q1.a": (
+            {"a": np.full((2, 1), -1.5, dtype=np.float32), "sums": np.array([0.25, 0.5])},
+            {"tokens": ["[CLS]"], "token_to_explain": 0},
+        ),
+    }
+
+
+def test_saved_batch_is_readable_by_others_and_round_trips_as_torch(tmp_path, umask_022):
     path = tmp_path / "x.safetensors"
-    save_tensors(path, {"a": torch.arange(3.0)}, {"example": "ex"})
-    tensors, record = load_tensors(path)
-    assert torch.equal(tensors["a"], torch.arange(3.0)) and record == {"example": "ex"}
+    save_batch(path, batch())
     assert mode(path) == 0o644
+    loaded = BatchFile(path, framework="pt")
+    assert loaded.examples == ["q1", "q1.a"]
+    assert loaded.records == {example: record for example, (_, record) in batch().items()}
+    first = loaded.tensors("q1")
+    assert sorted(first) == ["a", "ids"]
+    assert torch.equal(first["a"], torch.arange(6.0).reshape(2, 3))
+    assert torch.equal(first["ids"], torch.tensor([[101, 7, 102]])) and first["ids"].dtype == torch.int64
+    second = loaded.tensors("q1.a")
+    assert sorted(second) == ["a", "sums"], "an example whose id extends another's has only its own tensors"
+    assert torch.equal(second["a"], torch.full((2, 1), -1.5)) and second["a"].dtype == torch.float32
+    assert torch.equal(loaded.tensor("q1.a", "sums"), torch.tensor([0.25, 0.5], dtype=torch.float64))
+
+
+def test_saved_batch_round_trips_as_numpy(tmp_path):
+    path = tmp_path / "x.safetensors"
+    save_batch(path, batch())
+    loaded = BatchFile(path)
+    a = loaded.tensor("q1", "a")
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(loaded.tensor("q1.a", "a"), np.full((2, 1), -1.5))
+    np.testing.assert_array_equal(loaded.tensors("q1.a")["sums"], [0.25, 0.5])
+
+
+def test_records_are_read_without_reading_any_tensor(tmp_path, monkeypatch):
+    path = tmp_path / "x.safetensors"
+    save_batch(path, batch())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tensor was read")
+
+    monkeypatch.setattr(BatchFile, "tensor", refuse)
+    monkeypatch.setattr(BatchFile, "tensors", refuse)
+    assert read_records(path) == {
+        "q1": {"tokens": ["[CLS]", "x", "[SEP]"], "token_to_explain": 1},
+        "q1.a": {"tokens": ["[CLS]"], "token_to_explain": 0},
+    }
+
+
+def test_missing_tensor_is_an_error_naming_the_file_and_example(tmp_path):
+    path = tmp_path / "x.safetensors"
+    save_batch(path, batch())
+    with pytest.raises(BertscopeError, match=r"no readable tensor 'delta' of example 'q1'.*Fix: delete") as error:
+        BatchFile(path).tensor("q1", "delta")
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("keep", [0, 8, 100, -16], ids=["empty", "length", "header", "data"])
+def test_truncated_file_is_an_error_naming_the_path(tmp_path, keep):
+    path = tmp_path / "x.safetensors"
+    save_batch(path, batch())
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(BertscopeError, match=r"cannot be read.*Fix: delete it") as error:
+        BatchFile(path).tensors("q1")
+    assert str(path) in str(error.value)
 
 
 def test_directory_output_is_shared_recursively(tmp_path, umask_022):
     with atomic_output(tmp_path / "out", directory=True) as staging:
         (staging / "inner").mkdir()
-        save_tensors(staging / "inner" / "t.safetensors", {"a": torch.zeros(1)}, {})
+        save_batch(staging / "inner" / "t.safetensors", {"q1": ({"a": torch.zeros(1)}, {})})
     assert mode(tmp_path / "out") == 0o755 and mode(tmp_path / "out" / "inner") == 0o755
     assert mode(tmp_path / "out" / "inner" / "t.safetensors") == 0o644
 

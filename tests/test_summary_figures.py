@@ -1,4 +1,5 @@
-"""The cross-example summary step, run on synthetic tables of examples with different token counts."""
+"""The cross-example summary step, run on synthetic table datasets (parts of several examples each) of examples
+with different token counts."""
 
 from __future__ import annotations
 
@@ -11,13 +12,24 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 
 from bertscope import TARGETS, BertscopeError
-from bertscope.tables import conform, delta_rows, layer_summary_rows, token_rows, write_table
+from bertscope.summary import (
+    CATEGORIES,
+    dataset_parts,
+    delta_magnitudes,
+    entropy_quantiles,
+    mean_layer_attribution,
+    mean_layer_attribution_of_dataset,
+    token_categories,
+)
+from bertscope.tables import delta_rows, layer_summary_rows, token_rows, write_table
 
 LAYERS, HIDDEN = 3, 40
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas")
+TABLES = ("token_attributions", "layer_summary", "convergence_deltas", "predictions")
 
 # id → (tokens, true_start, true_end, predicted answer). Token counts differ; 'short' has its answer first in the
 # context (no context before it), 'long' has its answer last (no context after it).
@@ -33,11 +45,20 @@ EXAMPLES = {
 }
 
 
-def build_tables(directory: Path, examples: dict, seed: int = 0, zero_delta: bool = False) -> dict[str, Path]:
+def build_tables(
+    directory: Path, examples: dict, seed: int = 0, zero_delta: bool = False, parts: int = 2
+) -> dict[str, Path]:
+    """Every summary table as a dataset directory (``directory/{table}/part{i}.parquet``), the examples split over
+    ``parts`` parts in order (as batches split them). Returns table → dataset directory."""
     rng = np.random.default_rng(seed)
-    frames: dict[str, list[pd.DataFrame]] = {"token_attributions": [], "layer_summary": [], "convergence_deltas": []}
-    predictions = []
+    by_example: dict[str, dict[str, list[pd.DataFrame]]] = {}
     for example, (tokens, start, end, answer) in examples.items():
+        frames = by_example[example] = {
+            "token_attributions": [],
+            "layer_summary": [],
+            "convergence_deltas": [],
+            "predictions": [],
+        }
         frames["convergence_deltas"].append(delta_rows(example, "embeddings", None, rng.normal(size=2) * 1e-2))
         frames["convergence_deltas"].append(delta_rows(example, "subembeddings", None, rng.normal(size=2) * 1e-3))
         for layer in range(1, LAYERS + 1):
@@ -45,33 +66,32 @@ def build_tables(directory: Path, examples: dict, seed: int = 0, zero_delta: boo
             summed = conductance.sum(-1)
             summary = summed / np.linalg.norm(summed, axis=-1, keepdims=True)
             frames["token_attributions"].append(token_rows(example, "layer", layer, tokens, summary))
-            frames["layer_summary"].append(layer_summary_rows(example, layer, end, conductance, rng.normal(size=2)))
+            frames["layer_summary"].append(layer_summary_rows(example, layer, conductance[:, end], rng.normal(size=2)))
             delta = np.zeros(2) if zero_delta and layer == 1 else rng.normal(size=2) * 1e-4
             frames["convergence_deltas"].append(delta_rows(example, "layer", layer, delta))
         frames["token_attributions"].append(
             token_rows(example, "embeddings", None, tokens, rng.normal(size=(2, len(tokens))))
         )
-        predictions.append(
-            {
-                "example": example,
-                "predicted_start": start,
-                "predicted_end": end + 1,
-                "predicted_answer": answer,
-                "start_prob": rng.uniform(),
-                "end_prob": rng.uniform(),
-                "true_start": start,
-                "true_end": end,
-                "delta_start": 0.0,
-                "delta_end": 0.0,
-            }
-        )
-    tables = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
-    tables["predictions"] = conform(pd.DataFrame(predictions), "predictions")
-    directory.mkdir(parents=True, exist_ok=True)
+        prediction = {
+            "example": example,
+            "predicted_start": start,
+            "predicted_end": end + 1,
+            "predicted_answer": answer,
+            "start_prob": rng.uniform(),
+            "end_prob": rng.uniform(),
+            "true_start": start,
+            "true_end": end,
+            "delta_start": 0.0,
+            "delta_end": 0.0,
+        }
+        frames["predictions"].append(pd.DataFrame([prediction]))
+    groups = [list(group) for group in np.array_split(np.array(list(examples)), parts) if len(group)]
     paths = {}
-    for table, frame in tables.items():
-        paths[table] = directory / f"{table}.parquet"
-        write_table(frame, table, paths[table], {"bertscope.model": "tiny"})
+    for table in TABLES:
+        paths[table] = directory / table
+        for number, group in enumerate(groups, 1):
+            frame = pd.concat([frame for example in group for frame in by_example[example][table]], ignore_index=True)
+            write_table(frame, table, paths[table] / f"part{number}.parquet", {"bertscope.model": "tiny"})
     return paths
 
 
@@ -82,16 +102,21 @@ def tables(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def one_example_tables(tmp_path_factory) -> dict[str, Path]:
-    return build_tables(tmp_path_factory.mktemp("one_example"), {"tutorial": EXAMPLES["tutorial"]}, seed=1)
+    return build_tables(tmp_path_factory.mktemp("one_example"), {"tutorial": EXAMPLES["tutorial"]}, seed=1, parts=1)
 
 
 def run(tables: dict[str, Path], directory: Path) -> dict:
     output = {name: [directory / f"{name}.png", directory / f"{name}.svg"] for name in FIGURES}
     output["summary_html"] = directory / "examples.html"
     smk = SimpleNamespace(
-        input=SimpleNamespace(**{name: str(path) for name, path in tables.items()}),
+        input=SimpleNamespace(),
         output=SimpleNamespace(**output),
-        params=SimpleNamespace(model="tiny-bert", n_steps=7),
+        params=SimpleNamespace(
+            model="tiny-bert",
+            n_steps=7,
+            tables=list(tables),
+            datasets=[str(path) for path in tables.values()],
+        ),
         wildcards=SimpleNamespace(),
         log=[],
     )
@@ -123,7 +148,6 @@ def test_writes_exactly_its_outputs(which, request, tmp_path):
 
 
 def test_token_categories_follow_the_input_layout():
-    from plot_summary import CATEGORIES, token_categories
 
     tokens, start, end, _ = EXAMPLES["tutorial"]
     names = [CATEGORIES[i] for i in token_categories(tokens, start, end, "tutorial")]
@@ -143,14 +167,12 @@ def test_token_categories_follow_the_input_layout():
 
 @pytest.mark.parametrize(("start", "end"), [(5, 5), (2, 3), (11, 11), (9, 8)])
 def test_answer_outside_the_context_is_a_table_error(start, end):
-    from plot_summary import token_categories
 
     with pytest.raises(BertscopeError, match=r"example 'tutorial'.*rebuild the tables"):
         token_categories(EXAMPLES["tutorial"][0], start, end, "tutorial")
 
 
 def test_mean_layer_attribution_is_the_mean_of_category_sums(tables):
-    from plot_summary import CATEGORIES, mean_layer_attribution
 
     grids = mean_layer_attribution(layer_rows(tables), pd.read_parquet(tables["predictions"]))
     assert list(grids) == list(TARGETS)
@@ -173,7 +195,7 @@ def test_mean_layer_attribution_is_the_mean_of_category_sums(tables):
 
 
 def test_heatmap_has_one_row_per_layer_in_each_panel(tables):
-    from plot_summary import CATEGORIES, mean_layer_attribution, mean_layer_heatmap
+    from plot_summary import mean_layer_heatmap
 
     fig = mean_layer_heatmap(mean_layer_attribution(layer_rows(tables), pd.read_parquet(tables["predictions"])), 3)
     panels = [ax for ax in fig.axes if ax.get_title()]
@@ -185,7 +207,7 @@ def test_heatmap_has_one_row_per_layer_in_each_panel(tables):
 
 
 def test_entropy_medians_and_band_are_numpy_statistics(tables):
-    from plot_summary import entropy_figure, entropy_quantiles
+    from plot_summary import entropy_figure
 
     summary = pd.read_parquet(tables["layer_summary"])
     stats = entropy_quantiles(summary)
@@ -207,7 +229,6 @@ def test_entropy_medians_and_band_are_numpy_statistics(tables):
 
 
 def test_one_example_band_collapses_to_its_values(one_example_tables):
-    from plot_summary import entropy_quantiles
 
     summary = pd.read_parquet(one_example_tables["layer_summary"])
     stats = entropy_quantiles(summary).merge(summary, on=["target", "layer"])
@@ -217,7 +238,7 @@ def test_one_example_band_collapses_to_its_values(one_example_tables):
 
 
 def test_convergence_figure_counts_every_attribution(tables):
-    from plot_summary import delta_figure, delta_magnitudes
+    from plot_summary import delta_figure
 
     deltas = pd.read_parquet(tables["convergence_deltas"])
     fig = delta_figure(delta_magnitudes(deltas), len(EXAMPLES))
@@ -234,7 +255,7 @@ def test_convergence_figure_counts_every_attribution(tables):
 
 
 def test_zero_deltas_use_a_symmetric_log_scale(tmp_path):
-    from plot_summary import delta_figure, delta_magnitudes
+    from plot_summary import delta_figure
 
     paths = build_tables(tmp_path / "tables", EXAMPLES, zero_delta=True)
     deltas = pd.read_parquet(paths["convergence_deltas"])
@@ -264,8 +285,95 @@ def test_examples_page_lists_every_example(tables, tmp_path):
 
 
 def test_example_without_prediction_is_a_table_error(tables, tmp_path):
-    from plot_summary import mean_layer_attribution
 
     predictions = pd.read_parquet(tables["predictions"]).query("example != 'long'")
     with pytest.raises(BertscopeError, match="table predictions: no row for example 'long'"):
         mean_layer_attribution(layer_rows(tables), predictions)
+
+
+def test_datasets_are_split_over_parts(tables):
+    parts = dataset_parts(tables["token_attributions"])
+    assert [part.name for part in parts] == ["part1.parquet", "part2.parquet"]
+    examples = [set(pd.read_parquet(part, columns=["example"])["example"]) for part in parts]
+    assert examples == [{"tutorial", "short"}, {"long"}]
+
+
+def test_mean_layer_attribution_of_a_dataset_equals_that_of_the_whole_table(tables):
+    predictions = pd.read_parquet(tables["predictions"])
+    grids, examples = mean_layer_attribution_of_dataset(tables["token_attributions"], predictions)
+    assert examples == len(EXAMPLES)
+    parts = [pd.read_parquet(part) for part in dataset_parts(tables["token_attributions"])]
+    whole = pd.concat(parts, ignore_index=True).query("source == 'layer'")
+    expected = mean_layer_attribution(whole.assign(layer=whole["layer"].astype(int)), predictions)
+    assert list(grids) == list(expected) == list(TARGETS)
+    for target in TARGETS:
+        pd.testing.assert_frame_equal(grids[target], expected[target], check_exact=False, rtol=1e-12)
+
+
+def test_staging_files_in_a_dataset_are_not_parts(tmp_path):
+    paths = build_tables(tmp_path / "tables", EXAMPLES)
+    for dataset in paths.values():
+        (dataset / ".part3.parquet+abc123.parquet").write_bytes(b"left by a killed run")
+    assert [part.name for part in dataset_parts(paths["token_attributions"])] == ["part1.parquet", "part2.parquet"]
+    _, examples = mean_layer_attribution_of_dataset(paths["token_attributions"], pd.read_parquet(paths["predictions"]))
+    assert examples == len(EXAMPLES)
+    output = run(paths, tmp_path / "figures")
+    assert "model: tiny-bert · n_steps: 7 · examples: 3" in output["summary_html"].read_text()
+
+
+def test_dataset_without_parts_is_a_table_error(tmp_path):
+    (tmp_path / "token_attributions").mkdir()
+    with pytest.raises(BertscopeError, match=r"table token_attributions: .* has no parts.*rebuild the tables"):
+        mean_layer_attribution_of_dataset(tmp_path / "token_attributions", pd.DataFrame())
+
+
+def scatter_points_per_source(ax, sources: list[str]) -> dict[str, int]:
+    """How many points the scatter collections draw at each source's row (rows are 0, 1, ...; jitter < 0.5)."""
+    counts = dict.fromkeys(sources, 0)
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection):
+            for row in np.rint(collection.get_offsets()[:, 1]).astype(int):
+                counts[sources[row]] += 1
+    return counts
+
+
+def test_convergence_figure_draws_at_most_a_sample_of_each_source():
+    from plot_summary import MAX_POINTS_PER_SOURCE, delta_figure
+
+    rng = np.random.default_rng(3)
+    many = MAX_POINTS_PER_SOURCE // 2 + 300  # examples whose layer deltas exceed the limit
+    deltas = pd.concat(
+        [
+            *(delta_rows(f"e{i}", "embeddings", None, rng.uniform(1e-4, 1e-2, 2)) for i in range(40)),
+            *(delta_rows(f"e{i}", "layer", 1, rng.uniform(1e-5, 1e-3, 2)) for i in range(many)),
+        ],
+        ignore_index=True,
+    )
+    magnitudes = delta_magnitudes(deltas)
+    fig = delta_figure(magnitudes, many)
+    ax = fig.axes[0]
+    counts = scatter_points_per_source(ax, ["embeddings", "layer"])
+    assert counts == {"embeddings": 80, "layer": MAX_POINTS_PER_SOURCE}
+    assert f"{80 + MAX_POINTS_PER_SOURCE} points drawn, a random sample" in ax.get_title()
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["embeddings (n=80)", f"layer (n={2 * many})"]
+    median = [line for line in ax.get_lines() if line.get_label().startswith("median")]
+    assert median[0].get_xdata()[0] == pytest.approx(np.median(magnitudes["abs_delta"])), "over every point"
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    for row, source in enumerate(["embeddings", "layer"]):
+        drawn = offsets[np.rint(offsets[:, 1]) == row, 0]
+        values = magnitudes.loc[magnitudes["source"] == source, "abs_delta"].to_numpy()
+        assert np.isin(drawn, values).all() and len(np.unique(drawn)) == len(drawn), source
+
+
+def test_convergence_figure_draws_every_point_up_to_the_limit(tables):
+    from plot_summary import delta_figure
+
+    magnitudes = delta_magnitudes(pd.read_parquet(tables["convergence_deltas"]))
+    ax = delta_figure(magnitudes, len(EXAMPLES)).axes[0]
+    counts = scatter_points_per_source(ax, ["embeddings", "subembeddings", "layer"])
+    assert counts == {
+        "embeddings": 2 * len(EXAMPLES),
+        "subembeddings": 2 * len(EXAMPLES),
+        "layer": 2 * LAYERS * len(EXAMPLES),
+    }
+    assert "random sample" not in ax.get_title()

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertscope import BertscopeError
+from bertscope import BertscopeError, input_error
 
 FILE_FIELD = "examples_file"
 """The config field naming the examples file; every error message names it."""
 
+ID_MAX_LENGTH = 100
+"""Ids name files and folders (a batch of two: 2 ids and '..'), which most file systems cap at 255 bytes."""
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_ID_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
 _ID_START = re.compile(r"[A-Za-z0-9]")
 _JSONL_FIX = 'write one JSON object per line: {"id": ..., "question": ..., "context": ..., "answer": ...}'
@@ -284,10 +288,12 @@ def _read_text(path: Path) -> str:
 
 
 def _sanitised_id(raw_id: str, taken) -> str:
-    """``raw_id`` with characters not allowed in an example id replaced by '_', unique among ``taken``."""
+    """``raw_id`` with characters not allowed in an example id replaced by '_', at most :data:`ID_MAX_LENGTH`
+    characters (room left for a numeric suffix), unique among ``taken``."""
     base = _NOT_ID_CHARACTER.sub("_", raw_id)
     if not _ID_START.match(base):
         base = f"id{base}"
+    base = base[: ID_MAX_LENGTH - 8]
     candidate, number = base, 2
     while candidate in taken:
         candidate, number = f"{base}_{number}", number + 1
@@ -342,3 +348,50 @@ def merge_examples(inline: dict[str, dict], from_file: dict[str, dict]) -> dict[
             "sanitised: characters other than letters, digits, '.', '_' and '-' become '_')"
         )
     return {**inline, **from_file}
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` has a character a reader (and a tokenizer) sees: not only spaces or format characters."""
+    return any(not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc", "Zs") for char in text)
+
+
+def check_example_id(example_id) -> None:
+    """An id names files and folders: letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    fix = (
+        f"use at most {ID_MAX_LENGTH} letters, digits, '.', '_' and '-', starting with a letter or digit "
+        "(no spaces or line breaks)"
+    )
+    if not isinstance(example_id, str) or not _ID.fullmatch(example_id):
+        raise BertscopeError(f"example id {example_id!r} is not a valid id. Fix: {fix}")
+    if len(example_id) > ID_MAX_LENGTH:
+        raise BertscopeError(f"example id '{example_id[:40]}…' has {len(example_id)} characters. Fix: {fix}")
+
+
+def check_example(example_id: str, example: dict) -> tuple[int, int]:
+    """Check one example before anything runs: its id, a visible question, context and answer, and the answer in
+    the context (at ``answer_start`` when given). Returns the answer's character span in the context."""
+    check_example_id(example_id)
+    for field in ("question", "context", "answer"):
+        text = example.get(field)
+        if not isinstance(text, str) or not _visible(text):
+            shown = "missing" if text is None else f"{text!r}, which has no visible character"
+            raise input_error(example_id, field, f"is {shown}", f"give the example a {field} with words in it")
+    context, answer, answer_start = example["context"], example["answer"], example.get("answer_start")
+    if answer_start is not None:
+        if context[answer_start : answer_start + len(answer)] != answer:
+            raise input_error(
+                example_id,
+                "answer_start",
+                f"the context at character {answer_start} does not read '{answer}'",
+                "give the character offset where the answer begins in the context, or leave answer_start out",
+            )
+        return answer_start, answer_start + len(answer)
+    begin = context.find(answer)
+    if begin < 0:
+        raise input_error(
+            example_id,
+            "answer",
+            f"'{answer}' does not occur in the context",
+            "copy the answer verbatim from the context (same case and punctuation)",
+        )
+    return begin, begin + len(answer)

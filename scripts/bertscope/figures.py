@@ -54,19 +54,6 @@ footer { margin-top: 2em; font-size: 0.85em; color: #666; }
 """
 
 
-def read_example(table_path: str | os.PathLike, example: str, **equals) -> pd.DataFrame:
-    """The rows of one example in a Parquet table, optionally only those whose columns equal ``equals``."""
-    filters = [("example", "==", example), *((column, "==", value) for column, value in equals.items())]
-    frame = pd.read_parquet(table_path, filters=filters)
-    if frame.empty:
-        where = "".join(f", {column} == {value!r}" for column, value in equals.items())
-        raise BertscopeError(
-            f"example '{example}': table {table_path} has no rows for it{where}. Fix: use an example the tables "
-            "were built for, or rebuild the tables with this example in the config"
-        )
-    return frame
-
-
 def explained_token(frame: pd.DataFrame) -> tuple[str, int]:
     """The one token a ``token_distributions`` selection explains: (token, index)."""
     pairs = frame[["token", "token_index"]].drop_duplicates()
@@ -75,11 +62,6 @@ def explained_token(frame: pd.DataFrame) -> tuple[str, int]:
         raise BertscopeError(f"expected one explained token, found {found}. Fix: rebuild token_distributions")
     token, index = pairs.iloc[0]
     return str(token), int(index)
-
-
-def footer_text(smk) -> str:
-    """The line that closes every figure and page: which model, how many steps, which example."""
-    return f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · example: {smk.wildcards.example}"
 
 
 def new_figure(width: float, height: float) -> tuple[Figure, plt.Axes]:

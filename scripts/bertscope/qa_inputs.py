@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from bertscope import BertscopeError, input_error
+from bertscope.examples import check_example
 
 LONG_CONTEXT_POLICIES = ("reject", "truncate")
 """What encode_example does with a question and context longer than the model's maximum."""
@@ -36,37 +37,18 @@ class EncodedExample:
     """Begin and end (exclusive) of the characters of the original context kept in the input."""
 
 
-def _require_text(example_id: str, example: dict, field: str) -> str:
-    text = example.get(field)
-    if not isinstance(text, str) or not text.strip():
-        raise input_error(example_id, field, "is empty", f"give the example a non-empty {field}")
-    return text
-
-
-def _answer_char_span(example_id: str, context: str, answer: str, answer_start) -> tuple[int, int]:
-    if answer_start is not None:
-        if context[answer_start : answer_start + len(answer)] != answer:
-            raise input_error(
-                example_id,
-                "answer_start",
-                f"the context at character {answer_start} does not read '{answer}'",
-                "give the character offset where the answer begins in the context, or leave answer_start out",
-            )
-        return answer_start, answer_start + len(answer)
-    begin = context.find(answer)
-    if begin < 0:
+def _answer_token_span(
+    example_id: str, offsets: list[tuple[int, int]], char_begin: int, char_end: int
+) -> tuple[int, int]:
+    """First and last context token overlapping the answer's characters."""
+    overlapping = [i for i, (begin, end) in enumerate(offsets) if begin < char_end and end > char_begin]
+    if not overlapping:
         raise input_error(
             example_id,
             "answer",
-            f"'{answer}' does not occur in the context",
-            "copy the answer verbatim from the context (same case and punctuation)",
+            f"its {char_end - char_begin} character(s) at {char_begin} are not part of any token the tokenizer keeps",
+            "give an answer with at least one word the model reads",
         )
-    return begin, begin + len(answer)
-
-
-def _answer_token_span(offsets: list[tuple[int, int]], char_begin: int, char_end: int) -> tuple[int, int]:
-    """First and last context token overlapping the answer's characters."""
-    overlapping = [i for i, (begin, end) in enumerate(offsets) if begin < char_end and end > char_begin]
     return overlapping[0], overlapping[-1]
 
 
@@ -174,15 +156,13 @@ def encode_example(
     context tokens).
     """
     _check_policy(long_context, stride)
-    question = _require_text(example_id, example, "question")
-    context = _require_text(example_id, example, "context")
-    answer = _require_text(example_id, example, "answer")
-    char_begin, char_end = _answer_char_span(example_id, context, answer, example.get("answer_start"))
+    char_begin, char_end = check_example(example_id, example)
+    question, context = example["question"], example["context"]
 
     question_ids = tokenizer.encode(question, add_special_tokens=False)
     context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
     offsets = context_encoding["offset_mapping"]
-    answer_tokens = _answer_token_span(offsets, char_begin, char_end)
+    answer_tokens = _answer_token_span(example_id, offsets, char_begin, char_end)
     kept_begin, kept_end = _kept_context(
         example_id, len(offsets), len(question_ids), answer_tokens, max_length, long_context, stride
     )

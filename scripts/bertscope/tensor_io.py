@@ -2,11 +2,13 @@
 
 A tensor is stored as ``{example}/{name}``; the header's metadata carries a JSON record per example (what the
 tensors are, the tokens, the prediction, ...) so that a step can read the records without reading any tensor, and
-one example's tensors without reading the others'.
+one example's tensors without reading the others'. The header also holds the sha256 of every tensor's bytes,
+checked whenever the tensor is read: a damaged file fails with its path and the fix, never reaches a table.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -29,8 +31,17 @@ def save_batch(path: str | os.PathLike, examples: dict[str, tuple[dict, dict[str
         for name, tensor in tensors.items():
             array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else tensor
             arrays[f"{example}{_SEPARATOR}{name}"] = np.ascontiguousarray(array)
+    checksums = {key: _sha256(array) for key, array in arrays.items()}
+    header = {"examples": records, "sha256": checksums}
     with atomic_output(path) as staging:
-        save_file(arrays, str(staging), metadata={_RECORD_KEY: json.dumps({"examples": records})})
+        save_file(arrays, str(staging), metadata={_RECORD_KEY: json.dumps(header)})
+
+
+def _sha256(array) -> str:
+    """sha256 of a tensor's bytes (numpy array or torch tensor, on any device)."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return hashlib.sha256(memoryview(array.reshape(-1)).cast("B") if array.size else b"").hexdigest()
 
 
 class BatchFile:
@@ -45,7 +56,9 @@ class BatchFile:
         self.path = str(path)
         try:
             self._handle = safe_open(self.path, framework=framework, device=device)
-            self.records: dict[str, dict] = json.loads(self._handle.metadata()[_RECORD_KEY])["examples"]
+            header = json.loads(self._handle.metadata()[_RECORD_KEY])
+            self.records: dict[str, dict] = header["examples"]
+            self._checksums: dict[str, str] = header["sha256"]
         except Exception as error:  # safetensors' own errors, a missing record, bad JSON
             raise BertscopeError(
                 f"{self.path} cannot be read ({type(error).__name__}: {error}). "
@@ -57,13 +70,21 @@ class BatchFile:
         return list(self.records)
 
     def tensor(self, example: str, name: str):
+        key = f"{example}{_SEPARATOR}{name}"
         try:
-            return self._handle.get_tensor(f"{example}{_SEPARATOR}{name}")
+            tensor = self._handle.get_tensor(key)
         except Exception as error:  # safetensors raises its own error types for a missing or damaged tensor
             raise BertscopeError(
                 f"{self.path}: no readable tensor '{name}' of example '{example}' ({error}). "
                 "Fix: delete the file and run the pipeline again, which rebuilds it"
             ) from None
+        if _sha256(tensor) != self._checksums.get(key):
+            raise BertscopeError(
+                f"{self.path}: tensor '{name}' of example '{example}' does not match the checksum written with it "
+                "(the file was damaged or changed after it was written). "
+                "Fix: delete the file and run the pipeline again, which rebuilds it"
+            )
+        return tensor
 
     def tensors(self, example: str) -> dict:
         prefix = f"{example}{_SEPARATOR}"

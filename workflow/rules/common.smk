@@ -1,17 +1,15 @@
 import hashlib
-import sys
-from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-SCRIPTS = Path(workflow.basedir) / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
 from bertscope import BertscopeError  # noqa: E402
-from bertscope.examples import load_examples_file, merge_examples  # noqa: E402
+from bertscope.examples import (
+    check_example,
+    load_examples_file,
+    merge_examples,
+)  # noqa: E402
 from bertscope.plan import (  # noqa: E402
     CONDUCTANCE,
     EMBEDDINGS,
@@ -22,6 +20,7 @@ from bertscope.plan import (  # noqa: E402
     TABLE_PART,
     TABLES_MANIFEST,
     config_problem,
+    device_problem,
     example_batches,
     figure_batches,
     figure_examples,
@@ -39,6 +38,11 @@ problem = config_problem(
 if problem:
     raise WorkflowError(problem)
 validate(config, schema=SCHEMA)  # sets the defaults
+# A device this machine lacks is refused here, where jobs run (not on a cluster's login node, nor inside a job).
+if workflow.local_exec and not workflow.remote_exec:
+    problem = device_problem(config["device"])
+    if problem:
+        raise WorkflowError(problem)
 
 
 def load_examples():
@@ -49,6 +53,8 @@ def load_examples():
             else {}
         )
         examples = merge_examples(config["examples"], from_file)
+        for example_id, example in examples.items():
+            check_example(example_id, example)
     except BertscopeError as error:
         raise WorkflowError(str(error)) from None
     if not examples:

@@ -11,7 +11,9 @@ rule inputs:
         "../../environment.yml"
     threads: config["threads_per_job"]
     params:
-        code=code_digest("plan.py", "model.py", "qa_inputs.py", "tensor_io.py"),
+        code=code_digest(
+            "examples.py", "model.py", "plan.py", "qa_inputs.py", "tensor_io.py"
+        ),
         examples=lambda wildcards: {
             example: EXAMPLES[example] for example in BATCHES[wildcards.batch]
         },
