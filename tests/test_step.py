@@ -96,7 +96,7 @@ def test_truncated_file_is_an_error_naming_the_path(tmp_path, keep):
     path = tmp_path / "x.safetensors"
     save_batch(path, batch())
     path.write_bytes(path.read_bytes()[:keep])
-    with pytest.raises(BertscopeError, match=r"cannot be read.*Fix: delete it") as error:
+    with pytest.raises(BertscopeError, match=r"cannot be read.*Fix: delete the file") as error:
         BatchFile(path).tensors("q1")
     assert str(path) in str(error.value)
 

@@ -16,6 +16,10 @@ class BertscopeError(Exception):
     """A problem the user can fix; the message says what is wrong, where, and how to fix it."""
 
 
+class DamagedFileError(BertscopeError):
+    """An intermediate file that cannot be read or does not match its checksum: delete it and rerun the step."""
+
+
 def input_error(example: str, field: str, problem: str, fix: str) -> BertscopeError:
     """An error about one field of one example, in the one format every step uses."""
     return BertscopeError(f"example '{example}', field '{field}': {problem}. Fix: {fix}")

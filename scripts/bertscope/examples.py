@@ -26,6 +26,8 @@ ID_MAX_LENGTH = 100
 """Ids name files and folders (a batch of two: 2 ids and '..'), which most file systems cap at 255 bytes."""
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_ID_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
+_PERIODIC_END = re.compile(r"(?P<unit>.+?)(?P=unit){19,}$")
+"""An ending that repeats one text 20 times or more: Snakemake refuses such a wildcard value (a runaway rule)."""
 _ID_START = re.compile(r"[A-Za-z0-9]")
 _JSONL_FIX = 'write one JSON object per line: {"id": ..., "question": ..., "context": ..., "answer": ...}'
 _SQUAD_FIX = (
@@ -365,6 +367,13 @@ def check_example_id(example_id) -> None:
         raise BertscopeError(f"example id {example_id!r} is not a valid id. Fix: {fix}")
     if len(example_id) > ID_MAX_LENGTH:
         raise BertscopeError(f"example id '{example_id[:40]}…' has {len(example_id)} characters. Fix: {fix}")
+    periodic = _PERIODIC_END.search(example_id)
+    if periodic:
+        raise BertscopeError(
+            f"example id '{example_id}' ends in '{periodic.group('unit')}' repeated "
+            f"{len(periodic.group(0)) // len(periodic.group('unit'))} times, which Snakemake takes for a runaway "
+            "file name. Fix: give it an id that does not end in 20 or more repeats of the same text"
+        )
 
 
 def check_example(example_id: str, example: dict) -> tuple[int, int]:

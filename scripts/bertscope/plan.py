@@ -161,7 +161,9 @@ def config_problem(config: dict, schema_path: str | Path) -> str | None:
         fix = "give an allowed value" + (f" (one of the words {', '.join(words)}, or as described)" if words else "")
     description = " ".join(str(key_schema.get("description", error.schema.get("description", ""))).split())
     hint = f" The key: {description}" if description else ""
-    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    message = error.message
+    if isinstance(value, str) and len(value) > 40:
+        message = message.replace(repr(value), f"{value[:40]!r}… ({len(value)} characters)")
     return f"{where}: {message}. Fix: {fix}.{hint} (workflow/schemas/config.schema.yaml describes each key.)"
 
 

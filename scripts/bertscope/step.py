@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from bertscope import BertscopeError
+from bertscope import BertscopeError, DamagedFileError
 
 log = logging.getLogger("bertscope")
 STAGING_SEPARATOR = "+"
@@ -82,6 +82,10 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
     started = time.perf_counter()
     try:
         main(smk)
+    except DamagedFileError as error:
+        rule = getattr(smk, "rule", None)
+        log.error("%s%s", error, f": snakemake --forcerun {rule}" if rule else "")
+        sys.exit(1)
     except BertscopeError as error:
         log.error("%s", error)
         sys.exit(1)

@@ -13,10 +13,11 @@ import json
 import os
 from typing import Any
 
-from bertscope import BertscopeError
+from bertscope import DamagedFileError
 from bertscope.step import atomic_output
 
 _RECORD_KEY = "bertscope"
+_FIX = "Fix: delete the file, then rerun the step that read it with --forcerun (Snakemake then rebuilds the file)"
 _SEPARATOR = "/"
 
 
@@ -44,6 +45,23 @@ def _sha256(array) -> str:
     return hashlib.sha256(memoryview(array.reshape(-1)).cast("B") if array.size else b"").hexdigest()
 
 
+def _check_size(path: str) -> None:
+    """A truncated or extended file is refused at once: its size must be what its header describes."""
+    try:
+        with open(path, "rb") as handle:
+            header_bytes = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_bytes)) if 0 < header_bytes < 100 * 2**20 else None
+        data_bytes = max(
+            (entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0
+        )
+        expected = 8 + header_bytes + data_bytes
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        raise DamagedFileError(f"{path} cannot be read: its header is missing or damaged. " + _FIX) from None
+    size = os.path.getsize(path)
+    if size != expected:
+        raise DamagedFileError(f"{path} cannot be read: it is {size} bytes, its header describes {expected}. " + _FIX)
+
+
 class BatchFile:
     """A file written by :func:`save_batch`, open for reading: records at once, tensors one at a time.
 
@@ -54,16 +72,14 @@ class BatchFile:
         from safetensors import safe_open
 
         self.path = str(path)
+        _check_size(self.path)
         try:
             self._handle = safe_open(self.path, framework=framework, device=device)
             header = json.loads(self._handle.metadata()[_RECORD_KEY])
             self.records: dict[str, dict] = header["examples"]
             self._checksums: dict[str, str] = header["sha256"]
         except Exception as error:  # safetensors' own errors, a missing record, bad JSON
-            raise BertscopeError(
-                f"{self.path} cannot be read ({type(error).__name__}: {error}). "
-                "Fix: delete it and run the pipeline again, which rebuilds it"
-            ) from None
+            raise DamagedFileError(f"{self.path} cannot be read ({type(error).__name__}: {error}). " + _FIX) from None
 
     @property
     def examples(self) -> list[str]:
@@ -74,15 +90,13 @@ class BatchFile:
         try:
             tensor = self._handle.get_tensor(key)
         except Exception as error:  # safetensors raises its own error types for a missing or damaged tensor
-            raise BertscopeError(
-                f"{self.path}: no readable tensor '{name}' of example '{example}' ({error}). "
-                "Fix: delete the file and run the pipeline again, which rebuilds it"
+            raise DamagedFileError(
+                f"{self.path}: no readable tensor '{name}' of example '{example}' ({error}). " + _FIX
             ) from None
         if _sha256(tensor) != self._checksums.get(key):
-            raise BertscopeError(
+            raise DamagedFileError(
                 f"{self.path}: tensor '{name}' of example '{example}' does not match the checksum written with it "
-                "(the file was damaged or changed after it was written). "
-                "Fix: delete the file and run the pipeline again, which rebuilds it"
+                "(the file was damaged or changed after it was written). " + _FIX
             )
         return tensor
 

@@ -1,0 +1,186 @@
+"""Faults and bad input: each is refused with the field, the value and the fix, before any job where it can be,
+and no damaged intermediate reaches a table."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, write_config
+
+from bertscope.tables import SCHEMAS
+
+BATCH = "tutorial"
+
+
+@pytest.fixture(scope="module")
+def two_layer_model(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("faults_model") / "model", layers=2, seed=2)
+
+
+def refused_before_any_job(workdir, *args) -> str:
+    """Plan ``workdir`` and return what Snakemake said, asserting that it refused and wrote nothing."""
+    completed = snakemake(workdir, "-n", *args)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert not (workdir / "results").exists()
+    return output
+
+
+def configure(workdir, model, **settings):
+    write_config(workdir, model=str(model), examples={"tutorial": TUTORIAL_EXAMPLE}, **settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "args", "expected"),
+    [
+        ({"n_steps": 50.0}, (), ["key 'n_steps'", "whole number (50)"]),
+        ({}, ("--config", "n_steps=1000000000"), ["key 'n_steps'", "maximum"]),
+        ({}, ("--config", "examples_per_job=2.0"), ["key 'examples_per_job'", "whole number (2)"]),
+        ({"internal_batch_size": "big"}, (), ["key 'internal_batch_size'", "auto"]),
+        ({"layers_per_job": "some"}, (), ["key 'layers_per_job'", "all"]),
+        ({"figure_examples": "some"}, (), ["key 'figure_examples'", "inline, all, none"]),
+        ({"device": "cuda:7"}, (), ["key 'device'", "'cuda:7'", "Fix: use device: auto"]),
+        ({"device": "cpu\n"}, (), ["key 'device'"]),
+    ],
+)
+def test_bad_settings_are_refused_before_any_job(tmp_path, two_layer_model, settings, args, expected):
+    configure(tmp_path, two_layer_model, **settings)
+    output = refused_before_any_job(tmp_path, *args)
+    for words in expected:
+        assert words in output, (words, output[-2000:])
+    assert "Fix:" in output
+
+
+@pytest.mark.parametrize(
+    ("example_id", "expected"),
+    [
+        ("q" * 240, "too long"),
+        ("ab" * 150, "too long"),
+        ("q1-" + "ab" * 30, "repeated 30 times"),
+        ("q1\n", "does not match"),
+        ("has space", "does not match"),
+    ],
+)
+def test_bad_example_ids_are_refused_before_any_job(tmp_path, two_layer_model, example_id, expected):
+    write_config(tmp_path, model=str(two_layer_model), examples={example_id: TUTORIAL_EXAMPLE})
+    output = refused_before_any_job(tmp_path)
+    assert f"{example_id[:20]!r}"[:-1] in output and expected in output and "Fix:" in output
+
+
+def test_a_long_id_in_an_examples_file_is_shortened_to_a_valid_one(tmp_path, two_layer_model):
+    line = {
+        "id": "question-" + "0123456789" * 24,
+        **{key: TUTORIAL_EXAMPLE[key] for key in ("question", "context", "answer")},
+    }
+    (tmp_path / "examples.jsonl").write_text(json.dumps(line) + "\n")
+    write_config(tmp_path, model=str(two_layer_model), examples={}, examples_file="examples.jsonl", n_steps=4)
+    completed = snakemake(tmp_path, "--cores", "2", "results/tables/datasets.json")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    (example,) = set(read_table(tmp_path, "predictions")["example"])
+    assert example.startswith("question-0123") and len(example) <= 100
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("answer", "\u200b", "no visible character"),
+        ("question", " \t ", "no visible character"),
+        ("answer", "to exclude", "'to exclude' does not occur in the context"),
+    ],
+)
+def test_bad_examples_are_refused_before_any_job(tmp_path, two_layer_model, field, value, expected):
+    write_config(tmp_path, model=str(two_layer_model), examples={"bad": {**TUTORIAL_EXAMPLE, field: value}})
+    output = refused_before_any_job(tmp_path)
+    assert f"example 'bad', field '{field}'" in output and expected in output and "Fix:" in output
+
+
+def test_an_example_id_given_twice_in_yaml_is_refused_with_its_line(tmp_path, two_layer_model):
+    tmp_path.joinpath("config.yaml").write_text(
+        f"model: {two_layer_model}\n"
+        "examples:\n"
+        "  q1: {question: 'What is important to us?', context: 'It is important to us.', answer: 'It'}\n"
+        "  q1: {question: 'Who?', context: 'It is us.', answer: 'us'}\n"
+    )
+    output = refused_before_any_job(tmp_path)
+    assert "config.yaml, line 4" in output and "the key 'q1' is given twice (first on line 3)" in output
+
+
+def test_malformed_yaml_is_refused_with_its_line(tmp_path, two_layer_model):
+    tmp_path.joinpath("config.yaml").write_text(f"model: {two_layer_model}\nn_steps: [10\nexamples: {{}}\n")
+    output = refused_before_any_job(tmp_path)
+    assert "config.yaml, line 3" in output and "Fix: correct the file there" in output
+
+
+# --- damaged intermediates ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, two_layer_model):
+    workdir = tmp_path_factory.mktemp("finished")
+    configure(workdir, two_layer_model, n_steps=4, threads_per_job=1)
+    completed = snakemake(workdir, "--cores", "2", "results/tables/datasets.json")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return workdir
+
+
+# Each intermediate, and the steps whose jobs read its tensors (the first to run reports the damage).
+INTERMEDIATES = [
+    (f"results/inputs/{BATCH}.safetensors", "embedding_lig|subembedding_lig|layer_conductance"),
+    (f"results/attributions/{BATCH}/embeddings.safetensors", "tables"),
+    (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables"),
+    (f"results/attributions/{BATCH}/conductance_layers_02-02.safetensors", "tables"),
+]
+
+
+def overwrite_tail(path, count=64):
+    """Overwrite ``count`` bytes of the tensor data at the end of a safetensors file, keeping its size."""
+    data = bytearray(path.read_bytes())
+    data[-count:] = bytes(255 - byte for byte in data[-count:])
+    path.write_bytes(bytes(data))
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("intermediate", "readers", "damage"),
+    [
+        *((path, readers, overwrite_tail) for path, readers in INTERMEDIATES),
+        (*INTERMEDIATES[0], truncate),
+        (*INTERMEDIATES[3], truncate),
+    ],
+)
+def test_a_damaged_intermediate_never_reaches_a_table(finished_run, tmp_path, intermediate, readers, damage):
+    original = {table: read_table(finished_run, table) for table in SCHEMAS}
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    damaged = workdir / intermediate
+    damage(damaged)
+    parts = {path: path.stat().st_mtime_ns for path in (workdir / "results" / "tables").rglob("*.parquet")}
+
+    reader = readers.split("|")[0]
+    completed = snakemake(workdir, "--cores", "1", "--forcerun", reader, "results/tables/datasets.json")
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert intermediate in output and "Fix: delete the file" in output, output[-3000:]
+    assert re.search(rf"snakemake --forcerun ({readers})\b", output), output[-3000:]
+    assert ("checksum" in output) if damage is overwrite_tail else ("cannot be read" in output or "checksum" in output)
+    rewritten = [
+        path
+        for path in (workdir / "results" / "tables").rglob("*.parquet")
+        if parts.get(path) != path.stat().st_mtime_ns
+    ]
+    assert not rewritten, "a table part was written from the damaged file"
+    assert not [path for path in (workdir / "results" / "tables").rglob(".*")], "staging left behind"
+
+    damaged.unlink()
+    rerun = snakemake(workdir, "--cores", "2", "--forcerun", reader, "results/tables/datasets.json")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for table, frame in original.items():
+        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
