@@ -399,7 +399,8 @@ def plan_part(sizes: list[int], repeats: int) -> dict:
             "jobs_per_example": total / count,
         }
         print(
-            f"plan {count}: {walls} s, {total} jobs, {total / count:.3f} jobs/example ({runs[0]['load_before']['uptime']})",
+            f"plan {count}: {walls} s, {total} jobs, {total / count:.3f} jobs/example "
+            f"({runs[0]['load_before']['uptime']})",
             flush=True,
         )
     return out
@@ -823,7 +824,8 @@ def target_rows(results: dict) -> list[tuple[str, str, str]]:
     if "1000" in plan:
         rows.append(
             (
-                "proxy for the 1,000-example no-op: dry-run planning of the 1,000-example plan work dir (model built only)",
+                "proxy for the 1,000-example no-op: dry-run planning of the 1,000-example plan work dir "
+                "(model built only)",
                 f"{plan['1000']['median_wall_s']:.1f} s",
                 met(plan["1000"]["median_wall_s"] <= TARGETS["noop_seconds"]),
             )
@@ -900,11 +902,13 @@ def report(results: dict, command: str) -> str:
             "",
             f"## 2. End to end: {run['examples']} examples, config {run['config'] or 'defaults'}",
             "",
-            f"Model: 12 layers, hidden 64, 4 heads, intermediate 256, random; tokens per example {run['tokens_per_example']}.",
+            "Model: 12 layers, hidden 64, 4 heads, intermediate 256, random; tokens per example "
+            f"{run['tokens_per_example']}.",
             "",
             "| measurement | value | load at start |",
             "|---|---|---|",
-            f"| full run (`snakemake --cores 2`) | {run['wall_s']:.1f} s, {run['jobs']} jobs | {load_text(run['load_before'])} |",
+            f"| full run (`snakemake --cores 2`) | {run['wall_s']:.1f} s, {run['jobs']} jobs | "
+            f"{load_text(run['load_before'])} |",
             f"| no-op rerun | {run['noop_wall_s']:.1f} s, nothing to do: {run['noop_nothing_to_do']} | "
             f"{load_text(run['noop_load'])} |",
             f"| attribution compute alone (1 process, 2 threads, {run['compute_alone']['calls']} calls, "
@@ -914,7 +918,8 @@ def report(results: dict, command: str) -> str:
             f"| wall / compute alone | {run['ratio_wall_to_compute']:.2f} | |",
             f"| attribution jobs' own times (benchmark `s`, summed) | {run['attribution_jobs_sum_s']:.1f} s | |",
             f"| wall / that sum (looser measure) | {run['ratio_wall_to_attribution_jobs']:.2f} | |",
-            f"| bytes per example (results/ without model, logs, benchmarks) | {run['bytes_per_example'] / 1024:.1f} KiB | |",
+            "| bytes per example (results/ without model, logs, benchmarks) | "
+            f"{run['bytes_per_example'] / 1024:.1f} KiB | |",
             f"| peak RSS, tables jobs (largest / median) | {run['tables_max_rss_mib']:.0f} / "
             f"{run['tables_median_max_rss_mib']:.0f} MiB | |",
             f"| peak RSS, summary_figures | {run['summary_figures_max_rss_mib']:.0f} MiB | |",
@@ -940,7 +945,8 @@ def report(results: dict, command: str) -> str:
         for storage in ("summary", "full"):
             entry = disk[storage]
             lines.append(
-                f"| {storage} | {mib(entry['bytes_per_example'])} | {entry['results_bytes']} | {entry['wall_s']:.0f} s |"
+                f"| {storage} | {mib(entry['bytes_per_example'])} | {entry['results_bytes']} | "
+                f"{entry['wall_s']:.0f} s |"
             )
     memory = results.get("memory")
     if memory:
@@ -964,6 +970,8 @@ def report(results: dict, command: str) -> str:
                 f"| {step} | {measured['max_rss_mib']:.0f} MiB | {measured['wall_s']:.1f} s | "
                 f"{load_text(measured['load_before'])} |"
             )
+    if results.get("failed"):
+        lines += ["", "## Failed", "", *[f"- {key}: {error}" for key, error in results["failed"].items()]]
     if results.get("notes"):
         lines += ["", "## Notes", "", *[f"- {note}" for note in results["notes"]]]
     return "\n".join(lines) + "\n"
@@ -1018,22 +1026,26 @@ def main() -> None:
         (RESULTS / f"scale-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
         (RESULTS / f"scale-{stamp}.md").write_text(report(results, command))
 
+    def part(key, measure):
+        """One measurement; a failure is recorded in the results and the others still run."""
+        try:
+            results[key] = measure()
+        except Exception as error:  # a benchmark reports what failed and goes on
+            results.setdefault("failed", {})[key] = f"{type(error).__name__}: {error}"
+            print(f"{key} FAILED: {error}", file=sys.stderr, flush=True)
+        save()
+
     if "plan" in args.parts:
-        results["plan"] = plan_part(args.plan_sizes, args.plan_repeats)
-        save()
+        part("plan", lambda: plan_part(args.plan_sizes, args.plan_repeats))
     if "memory" in args.parts:
-        results["memory"] = memory_part(args.memory_examples, 64, hidden=64, tokens_mean=args.memory_tokens)
-        save()
+        part("memory", lambda: memory_part(args.memory_examples, 64, hidden=64, tokens_mean=args.memory_tokens))
     if "disk" in args.parts:
-        results["disk"] = disk_part()
-        save()
+        part("disk", disk_part)
     if "e2e" in args.parts:
-        results["e2e"] = e2e_part("e2e-layers1", args.e2e_examples, {}, 1)
-        save()
+        part("e2e", lambda: e2e_part("e2e-layers1", args.e2e_examples, {}, 1))
         if not args.skip_e2e_all:
-            results["e2e_all"] = e2e_part(
-                "e2e-layersall", args.e2e_examples, {"layers_per_job": "all", "examples_per_job": 250}, "all"
-            )
+            config = {"layers_per_job": "all", "examples_per_job": 250}
+            part("e2e_all", lambda: e2e_part("e2e-layersall", args.e2e_examples, config, "all"))
     results["load_at_end"] = load_now()
     save()
     print(report(results, command))

@@ -10,7 +10,16 @@ import subprocess
 import pandas as pd
 import pytest
 from compare_with_tutorial import compare
-from conftest import REPO, TUTORIAL_EXAMPLE, dry_run_jobs, read_table, snakemake, table_metadata, write_config
+from conftest import (
+    REPO,
+    TUTORIAL_EXAMPLE,
+    dry_run_jobs,
+    missing_tool,
+    read_table,
+    snakemake,
+    table_metadata,
+    write_config,
+)
 
 from bertscope.tables import SCHEMAS
 
@@ -142,8 +151,9 @@ def test_report_embeds_every_figure_and_table_preview(report):
     assert not missing, f"not embedded in the report: {missing}"
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="the render check needs Debian's chromium")
 def test_report_renders_in_headless_chromium(report, tmp_path):
+    if not shutil.which("chromium"):
+        missing_tool("the render check needs Debian's chromium")
     completed = subprocess.run(
         [
             "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
