@@ -2,12 +2,12 @@
 
 It is the yardstick of bertscope: the benchmark times it against the pipeline, and the tests check that the
 pipeline's tables equal what it computes. It keeps the tutorial's procedure (separate captum calls for the start
-and the end target, one LayerConductance call per layer and target) and differs from the notebook in three ways:
+and the end target, one LayerConductance call per layer and target), its quirks included: the notebook passes
+``len(question_ids)`` as the separator's index, one short (``[CLS]`` comes first), so its first ``[SEP]`` gets token
+type 1; and conductance feeds the embedding output back as ``inputs_embeds``. bertscope's default procedure
+(``tutorial``) does the same; ``corrected`` does neither. It differs from the notebook in two ways:
 
 - it returns numbers instead of showing plots and tables;
-- the first ``[SEP]`` gets token type 0. The notebook passes ``len(question_ids)`` as the separator's index, which
-  is one short (``[CLS]`` comes first), so its first ``[SEP]`` gets token type 1, against BERT's convention
-  (segment A is ``[CLS] question [SEP]``). bertscope follows the convention, and so does this port;
 - ``n_steps`` is a parameter (the notebook uses captum's default, 50).
 
     python bench/tutorial_procedure.py MODEL_DIR [--n-steps 50] [--threads N] [--examples examples.json]
@@ -111,7 +111,7 @@ def run_tutorial(
         return attributions / torch.norm(attributions)
 
     input_ids, ref_input_ids, sep_id = construct_input_ref_pair(question, text)
-    token_type_ids, ref_token_type_ids = construct_input_ref_token_type_pair(input_ids, sep_id + 1)
+    token_type_ids, ref_token_type_ids = construct_input_ref_token_type_pair(input_ids, sep_id)
     position_ids, ref_position_ids = construct_input_ref_pos_id_pair(input_ids)
     attention_mask = torch.ones_like(input_ids)
     indices = input_ids[0].detach().tolist()

@@ -78,7 +78,7 @@ def main(smk):
         ).items():
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
-    metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps})
+    metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure})
     for table in smk.params.tables:
         frame = pd.concat(rows[table], ignore_index=True) if rows[table] else pd.DataFrame()
         write_table(frame, table, smk.output[table], metadata)

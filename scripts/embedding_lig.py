@@ -19,6 +19,7 @@ def main(smk):
         attributions, delta = embedding_lig(model, tensors, smk.params.n_steps, smk.params.internal_batch_size)
         kept = {**stored_summary(attributions, None, smk.params.attribution_storage), "delta": delta}
         record = {"source": "embeddings", "n_steps": smk.params.n_steps, "device": device}
+        record["procedure"] = smk.params.procedure
         results[example] = (kept, record)
         log.info("%s: convergence deltas start %.3g, end %.3g", example, *delta.tolist())
     save_batch(smk.output.attributions, results)

@@ -18,7 +18,7 @@ def main(smk):
     results = {}
     for example, tensors, inputs_record in examples:
         attributions, deltas = layer_conductance(
-            model, tensors, layers, smk.params.n_steps, smk.params.internal_batch_size
+            model, tensors, layers, smk.params.n_steps, smk.params.internal_batch_size, smk.params.procedure
         )
         kept = {}
         for layer in layers:
@@ -28,6 +28,7 @@ def main(smk):
             kept.update({f"{layer_key(layer)}.{name}": value for name, value in summary.items()})
             log.info("%s layer %d: convergence deltas %s", example, layer, deltas[layer].tolist())
         record = {"source": "layer", "layers": layers, "n_steps": smk.params.n_steps, "device": device}
+        record["procedure"] = smk.params.procedure
         results[example] = (kept, record)
     save_batch(smk.output.conductance, results)
 

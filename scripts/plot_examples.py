@@ -32,7 +32,7 @@ def main(smk):
     examples = list(smk.params.examples)
     with atomic_output(smk.output.figures, directory=True) as staging:
         for number, example in enumerate(examples, 1):
-            footer = figure_footer(smk.params.model, smk.params.n_steps, example)
+            footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, example)
             draw_example(example_rows(parts, example, paths), staging / example, smk.params.figure_formats, footer)
             log.info("example %d of %d: %s", number, len(examples), example)
 

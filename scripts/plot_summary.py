@@ -49,7 +49,10 @@ td.num { text-align: right; }
 
 def footer(smk, examples: int) -> str:
     """The footer of every summary figure and page: model, steps, and how many examples it covers."""
-    return f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · examples: {examples}"
+    return (
+        f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · procedure: {smk.params.procedure} · "
+        f"examples: {examples}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         model.config.max_position_embeddings,
         long_context=params.long_context,
         stride=params.stride,
+        procedure=params.procedure,
     )
     tensors = {name: tensor.to(device) for name, tensor in encoded.tensors.items()}
     logits = predict(model, tensors)

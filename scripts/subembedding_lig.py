@@ -22,6 +22,7 @@ def main(smk):
             summary = stored_summary(attribution, None, smk.params.attribution_storage)
             kept.update({f"{source}.{name}": value for name, value in summary.items()})
         record = {"source": "subembeddings", "n_steps": smk.params.n_steps, "device": device}
+        record["procedure"] = smk.params.procedure
         results[example] = (kept, record)
         log.info("%s: convergence deltas start %.3g, end %.3g", example, *delta.tolist())
     save_batch(smk.output.attributions, results)

@@ -41,6 +41,7 @@ def main(smk):
         "python": platform.python_version(),
         "attribution_devices": attribution_devices(smk.input.attributions),
         "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
+        "procedure": smk.params.config["procedure"],
         "config_digest": config_digest(smk.params.config),
         "config": smk.params.config,
         "started_at": timestamp(started),

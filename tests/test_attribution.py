@@ -3,6 +3,8 @@ the attribution files keep of each attribution."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -270,3 +272,53 @@ def test_table_rows_from_the_explained_vector_equal_the_old_definition(model, te
         assert summary.at[target, "total_attribution"] == pytest.approx(conductance[row, explained].sum(), rel=1e-6)
         assert summary.at[target, "entropy"] == entropy_bits(attribution_pmf(conductance[row, explained]))
         assert summary.at[target, "convergence_delta"] == pytest.approx(float(deltas[3][row]))
+
+
+def encoder_forward(model, embedding_output, attention_mask, position):
+    """The encoder and QA head fed an embedding output directly, written out independently of bertscope.model."""
+    # BERT's additive mask: 0 where attended, the most negative float where masked.
+    extended = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(embedding_output.dtype).min
+    hidden = model.bert.encoder(embedding_output, attention_mask=extended)[0]
+    start, end = model.qa_outputs(hidden).split(1, dim=-1)
+    return (start, end)[position].squeeze(-1).max(1).values
+
+
+def test_corrected_conductance_equals_captum_on_the_encoder_fed_directly(model, tensors):
+    layers = list(range(1, model.config.num_hidden_layers + 1))
+    attributions, deltas = layer_conductance(model, tensors, layers, N_STEPS, None, procedure="corrected")
+    embeddings = model.bert.embeddings
+    with torch.no_grad():
+        inputs = embeddings(
+            tensors["input_ids"], token_type_ids=tensors["token_type_ids"], position_ids=tensors["position_ids"]
+        )
+        # The embedding LIG's baseline: the reference ids with the reference's own token types and positions.
+        baselines = embeddings(
+            tensors["ref_input_ids"],
+            token_type_ids=tensors["ref_token_type_ids"],
+            position_ids=tensors["ref_position_ids"],
+        )
+        difference = torch.stack(
+            [
+                encoder_forward(model, inputs, tensors["attention_mask"], position)
+                - encoder_forward(model, baselines, tensors["attention_mask"], position)
+                for position in (0, 1)
+            ]
+        )[:, 0]
+    for layer in layers:
+        conductance = LayerConductance(partial(encoder_forward, model), model.bert.encoder.layer[layer - 1])
+        for position in (0, 1):
+            expected = conductance.attribute(
+                inputs=inputs, baselines=baselines, additional_forward_args=(tensors["attention_mask"], position)
+            )
+            torch.testing.assert_close(attributions[layer][position], expected[0], rtol=1e-5, atol=1e-7)
+        # Completeness: each layer's conductance sums to the output difference, up to the delta it reports.
+        torch.testing.assert_close(attributions[layer].sum(dim=(1, 2)) - difference, deltas[layer], atol=1e-5, rtol=0)
+        assert (deltas[layer].abs() < 0.05 * difference.abs()).all(), f"layer {layer}"
+
+
+def test_the_procedures_differ_only_where_they_should(model, tensors):
+    tutorial, _ = layer_conductance(model, tensors, [1], N_STEPS, None, procedure="tutorial")
+    corrected, _ = layer_conductance(model, tensors, [1], N_STEPS, None, procedure="corrected")
+    assert not torch.allclose(tutorial[1], corrected[1])
+    with pytest.raises(ValueError, match="procedure"):
+        layer_conductance(model, tensors, [1], N_STEPS, None, procedure="exact")

@@ -374,3 +374,21 @@ def test_a_project_copied_elsewhere_whole_has_nothing_to_rerun(tmp_path, tiny_mo
     moved = tmp_path / "elsewhere" / "deeper" / "moved"
     shutil.copytree(original, moved, symlinks=True)
     assert dry_run_jobs(moved, snakefile=moved / "Snakefile") == {}
+
+
+def test_the_corrected_procedure_reruns_from_the_inputs_and_is_recorded(run_dir, tmp_path):
+    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
+    workdir = tmp_path / "corrected"
+    shutil.copytree(run_dir, workdir, symlinks=True)
+    config = ("--config", "procedure=corrected", f"n_steps={n_steps}")
+    planned = dry_run_jobs(workdir, *config)
+    assert "model" not in planned and planned["inputs"] == 1 and planned["layer_conductance"] == 3
+    completed = snakemake(workdir, "--cores", "2", *config)
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert table_metadata(workdir, "layer_summary")[b"bertscope.procedure"] == b"corrected"
+    assert table_metadata(run_dir, "layer_summary")[b"bertscope.procedure"] == b"tutorial"
+    page = (workdir / "results" / "figures" / BATCH / "tutorial" / "top5_start.html").read_text()
+    assert "procedure: corrected" in page
+    corrected, tutorial = (read_table(directory, "token_attributions") for directory in (workdir, run_dir))
+    token_type = (corrected["source"] == "token_type") & (corrected["example"] == "tutorial")
+    assert not corrected.loc[token_type, "attribution"].equals(tutorial.loc[token_type, "attribution"])

@@ -28,7 +28,8 @@ def test_tutorial_tensors(tokenizer, tutorial_example):
     reference = tensors["ref_input_ids"][0].tolist()
     assert reference[0] == cls and reference[7] == sep and reference[-1] == sep
     assert all(token == pad for i, token in enumerate(reference) if i not in (0, 7, length - 1))
-    assert tensors["token_type_ids"][0].tolist() == [0] * 8 + [1] * (length - 8)
+    # The tutorial's procedure: the first [SEP] (index 7) gets token type 1, as the notebook gives it.
+    assert tensors["token_type_ids"][0].tolist() == [0] * 7 + [1] * (length - 7)
     assert tensors["ref_token_type_ids"][0].tolist() == [0] * length
     assert tensors["position_ids"][0].tolist() == list(range(length))
     assert tensors["ref_position_ids"][0].tolist() == [0] * length
@@ -66,8 +67,8 @@ def test_token_to_explain_by_string_prefers_the_context(tokenizer, tutorial_exam
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"question": ""}, "question", "is empty"),
-        ({"context": "   "}, "context", "is empty"),
+        ({"question": ""}, "question", "no visible character"),
+        ({"context": "   "}, "context", "no visible character"),
         ({"answer": "to exclude"}, "answer", "does not occur in the context"),
         ({"answer_start": 3}, "answer_start", "does not read"),
         ({"token_to_explain": 26}, "token_to_explain", "out of range"),
@@ -104,8 +105,8 @@ def assert_consistent(encoded, max_length=40):
     length = len(encoded.tokens)
     assert length <= max_length
     assert all(tensor.shape == (1, length) for tensor in encoded.tensors.values())
-    assert encoded.tensors["token_type_ids"][0].tolist() == [0] * (encoded.question_length + 2) + [1] * (
-        length - encoded.question_length - 2
+    assert encoded.tensors["token_type_ids"][0].tolist() == [0] * (encoded.question_length + 1) + [1] * (
+        length - encoded.question_length - 1
     )
 
 
@@ -181,3 +182,12 @@ def test_truncate_fails_clearly_when_the_question_alone_does_not_fit(tokenizer):
 def test_unknown_policy_or_bad_stride_is_rejected(tokenizer, tutorial_example, policy, stride):
     with pytest.raises(BertscopeError, match="Fix: set"):
         encode_example(tokenizer, "ex", tutorial_example, 64, long_context=policy, stride=stride)
+
+
+def test_corrected_procedure_gives_the_first_sep_token_type_0(tokenizer, tutorial_example):
+    tutorial = encode(tokenizer, tutorial_example).tensors["token_type_ids"][0].tolist()
+    corrected = encode_example(tokenizer, "tutorial", tutorial_example, 64, procedure="corrected")
+    types = corrected.tensors["token_type_ids"][0].tolist()
+    assert types == [0] * 8 + [1] * (len(types) - 8)
+    assert [i for i, (a, b) in enumerate(zip(tutorial, types, strict=True)) if a != b] == [7]
+    assert corrected.tokens[7] == "[SEP]"

@@ -20,7 +20,7 @@ from captum.attr._utils.approximation_methods import approximation_parameters
 from captum.attr._utils.common import _reshape_and_sum
 
 from bertscope import SUBEMBEDDINGS, TARGETS
-from bertscope.model import forward_from_embeddings, forward_from_ids
+from bertscope.model import forward_from_embedding_output, forward_from_embeddings, forward_from_ids
 
 TARGET_COLUMNS = list(range(len(TARGETS)))
 
@@ -189,16 +189,29 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="au
     }, delta.detach()
 
 
-@torch.no_grad()
-def conductance_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input and reference embeddings for conductance, as the tutorial builds them.
+PROCEDURES = ("tutorial", "corrected")
+"""``procedure``: the tutorial's, number for number, or with its two quirks corrected (see the README)."""
 
-    Both use the input's token types and positions; only the ids differ (the reference is ``[PAD]`` with
-    ``[CLS]``/``[SEP]`` kept).
+
+@torch.no_grad()
+def conductance_embeddings(model, tensors: dict, procedure: str = "tutorial") -> tuple[torch.Tensor, torch.Tensor]:
+    """Input and reference embedding outputs, the two ends of the conductance path.
+
+    ``tutorial``: as the tutorial builds them, both with the input's token types and positions (only the ids
+    differ: the reference is ``[PAD]`` with ``[CLS]``/``[SEP]`` kept). ``corrected``: the embedding LIG's path ends,
+    the reference with its own token types and positions (all 0).
     """
     embeddings = model.bert.embeddings
-    kwargs = {"token_type_ids": tensors["token_type_ids"], "position_ids": tensors["position_ids"]}
-    return embeddings(tensors["input_ids"], **kwargs), embeddings(tensors["ref_input_ids"], **kwargs)
+    inputs = embeddings(
+        tensors["input_ids"], token_type_ids=tensors["token_type_ids"], position_ids=tensors["position_ids"]
+    )
+    reference_types, reference_positions = (
+        (tensors["token_type_ids"], tensors["position_ids"])
+        if procedure == "tutorial"
+        else (tensors["ref_token_type_ids"], tensors["ref_position_ids"])
+    )
+    reference = embeddings(tensors["ref_input_ids"], token_type_ids=reference_types, position_ids=reference_positions)
+    return inputs, reference
 
 
 def _only_output(saved_per_device: dict) -> torch.Tensor:
@@ -273,14 +286,20 @@ class MultiLayerConductance(LayerConductance):
         return tuple(attributions)
 
 
-def layer_conductance(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto"):
+def layer_conductance(
+    model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto", procedure: str = "tutorial"
+):
     """Conductance of encoder layers ``layers`` (1-based, as in every table and file name) for start and end.
 
+    ``tutorial`` feeds the embedding outputs to BERT as ``inputs_embeds``, which embeds them a second time (position
+    and token-type embeddings, layer norm), as the tutorial does; ``corrected`` feeds them to the encoder directly.
     Returns ``{layer: (2, L, H)}`` and ``{layer: (2,)}`` convergence deltas: each layer's conductance summed over
     tokens and dimensions minus F(input) − F(reference).
     """
-    forward = forward_from_embeddings(model)
-    input_embeddings, reference_embeddings = conductance_embeddings(model, tensors)
+    if procedure not in PROCEDURES:
+        raise ValueError(f"procedure must be one of {PROCEDURES}, not {procedure!r}")
+    forward = (forward_from_embeddings if procedure == "tutorial" else forward_from_embedding_output)(model)
+    input_embeddings, reference_embeddings = conductance_embeddings(model, tensors, procedure)
     inputs, baselines = per_target(input_embeddings), per_target(reference_embeddings)
     mask = per_target(tensors["attention_mask"])
     conductance = MultiLayerConductance(forward, [model.bert.encoder.layer[layer - 1] for layer in layers])

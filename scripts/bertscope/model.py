@@ -114,6 +114,15 @@ def _forward_from_embeddings(model, inputs_embeds, attention_mask=None):
     return _max_start_end_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask))
 
 
+def _forward_from_embedding_output(model, embedding_output, attention_mask=None):
+    hook = model.bert.embeddings.register_forward_hook(lambda module, inputs, output: embedding_output)
+    try:
+        placeholder_ids = torch.zeros(embedding_output.shape[:2], dtype=torch.long, device=embedding_output.device)
+        return _max_start_end_logits(model(placeholder_ids, attention_mask=attention_mask))
+    finally:
+        hook.remove()
+
+
 def forward_from_ids(model):
     """Forward function of (input_ids, token_type_ids, position_ids, attention_mask) → (batch, [start, end])."""
     return partial(_forward_from_ids, model)
@@ -126,3 +135,12 @@ def forward_from_embeddings(model):
     embeddings (token type 0) and layer norm once more on top of them.
     """
     return partial(_forward_from_embeddings, model)
+
+
+def forward_from_embedding_output(model):
+    """Forward function of (embedding_output, attention_mask) → (batch, [start, end]) that feeds the encoder directly.
+
+    The embedding module's output is replaced by ``embedding_output`` (a forward hook, as captum's layer attributions
+    do), so nothing is added to it a second time: the path of ``procedure: corrected``.
+    """
+    return partial(_forward_from_embedding_output, model)

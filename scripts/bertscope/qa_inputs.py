@@ -1,8 +1,10 @@
 """Input and reference tensors for one question/context pair, built as in the Captum BERT SQuAD tutorial.
 
 Input ids are ``[CLS] question [SEP] context [SEP]``; the reference replaces every question and context token with
-``[PAD]`` and keeps ``[CLS]``/``[SEP]``. Token types are 0 up to and including the first ``[SEP]`` and 1 after it
-(reference: all 0); positions are ``0..L-1`` (reference: all 0); the attention mask is all ones.
+``[PAD]`` and keeps ``[CLS]``/``[SEP]``. Token types are 0 for ``[CLS]`` and the question and 1 for the context and
+the final ``[SEP]``; the first ``[SEP]`` is 1 as in the tutorial (``procedure: tutorial``, which passes the last
+question token's index as the separator's) or 0 as in BERT's pre-training (``corrected``). The reference's token types
+are all 0; positions are ``0..L-1`` (reference: all 0); the attention mask is all ones.
 
 A question and context longer than the model's maximum are rejected, or, with ``long_context="truncate"``, the
 context is cut to one window of its tokens holding the whole answer, chosen as in Hugging Face's SQuAD preprocessing:
@@ -147,7 +149,14 @@ def _resolve_token_to_explain(example_id: str, wanted, tokens: list[str], contex
 
 
 def encode_example(
-    tokenizer, example_id: str, example: dict, max_length: int, *, long_context: str = "reject", stride: int = 128
+    tokenizer,
+    example_id: str,
+    example: dict,
+    max_length: int,
+    *,
+    long_context: str = "reject",
+    stride: int = 128,
+    procedure: str = "tutorial",
 ) -> EncodedExample:
     """Tokenize one example and build its input/reference tensors (batch of one).
 
@@ -175,7 +184,8 @@ def encode_example(
     length = len(input_ids)
     reference_ids = [cls_id, *[pad_id] * len(question_ids), sep_id, *[pad_id] * len(context_ids), sep_id]
     first_sep = len(question_ids) + 1
-    token_type_ids = [0 if i <= first_sep else 1 for i in range(length)]
+    last_type_0 = first_sep - 1 if procedure == "tutorial" else first_sep
+    token_type_ids = [0 if i <= last_type_0 else 1 for i in range(length)]
     context_begin = first_sep + 1
 
     true_start, true_end = (context_begin + token - kept_begin for token in answer_tokens)

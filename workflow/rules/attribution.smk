@@ -11,6 +11,7 @@ ATTRIBUTION_PARAMS = {
     "internal_batch_size": config["internal_batch_size"],
     "device": config["device"],
     "attribution_storage": config["attribution_storage"],
+    "procedure": config["procedure"],
 }
 
 

@@ -150,4 +150,8 @@ def summary_figure(stem, caption):
 
 
 def figure_params():
-    return {"model": config["model"], "n_steps": config["n_steps"]}
+    return {
+        "model": config["model"],
+        "n_steps": config["n_steps"],
+        "procedure": config["procedure"],
+    }

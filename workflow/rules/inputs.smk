@@ -19,6 +19,7 @@ rule inputs:
         },
         long_context=config["long_context"],
         stride=config["stride"],
+        procedure=config["procedure"],
         device=config["device"],
     script:
         "../../scripts/prepare_inputs.py"

@@ -18,6 +18,7 @@ rule tables:
         examples=batch_examples,
         tables=TABLES,
         n_steps=config["n_steps"],
+        procedure=config["procedure"],
     script:
         "../../scripts/build_tables.py"
 
