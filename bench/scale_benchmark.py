@@ -2,7 +2,7 @@
 
 Run by hand (never in CI), from the repository root:
 
-    .venv/bin/python bench/scale_benchmark.py                          # everything (about 35 minutes on 2 CPUs)
+    .venv/bin/python bench/scale_benchmark.py                          # everything (about 40 minutes on 2 quiet CPUs)
     .venv/bin/python bench/scale_benchmark.py --parts plan memory      # some parts only
     .venv/bin/python bench/scale_benchmark.py --e2e-examples 100 --skip-e2e-all --plan-sizes 100 1000   # quicker
 
@@ -873,6 +873,15 @@ def report(results: dict, command: str) -> str:
         f"Repository: {results['git']['commit']}"
         + (f" with {len(results['git']['status'])} uncommitted change(s)" if results["git"]["status"] else ""),
         "",
+        *(
+            [
+                "Parts measured by other commands (`--resume`): "
+                + "; ".join(f"{key}: `{by}`" for key, by in results["measured_by"].items() if by != command),
+                "",
+            ]
+            if any(by != command for by in results.get("measured_by", {}).values())
+            else []
+        ),
         "| target | measured | met? |",
         "|---|---|---|",
     ]
@@ -992,10 +1001,18 @@ def main() -> None:
     parser.add_argument("--plan-sizes", type=int, nargs="+", default=[100, 1000, 11873])
     parser.add_argument("--plan-repeats", type=int, default=2, help="dry runs per size (default 2)")
     parser.add_argument("--e2e-examples", type=int, default=500)
+    parser.add_argument(
+        "--e2e-all-examples", type=int, help="examples of the layers_per_job all run (default: --e2e-examples)"
+    )
     parser.add_argument("--skip-e2e-all", action="store_true", help="skip the layers_per_job all run")
     parser.add_argument("--memory-examples", type=int, default=11873)
     parser.add_argument("--memory-tokens", type=int, default=150, help="mean tokens per synthetic example")
     parser.add_argument("--note", action="append", default=[], help="a note for the report (repeatable)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        help="a scale-*.json of an earlier run: keep its parts and measure only --parts again (a rerun of some parts)",
+    )
     parser.add_argument("--compute-alone", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--compute-layers", default="1", help=argparse.SUPPRESS)
     parser.add_argument("--compute-n-steps", type=int, default=50, help=argparse.SUPPRESS)
@@ -1019,6 +1036,13 @@ def main() -> None:
         "load_at_start": load_now(),
         "notes": list(args.note),
     }
+    if args.resume:
+        earlier = json.loads(args.resume.read_text())
+        for key in ("plan", "memory", "disk", "e2e", "e2e_all"):
+            if key in earlier:
+                results[key] = earlier[key]
+                results.setdefault("measured_by", {})[key] = earlier.get("measured_by", {}).get(key, earlier["command"])
+        results["notes"] = [*earlier.get("notes", []), *results["notes"]]
     started = time.perf_counter()
 
     def save():
@@ -1029,7 +1053,8 @@ def main() -> None:
     def part(key, measure):
         """One measurement; a failure is recorded in the results and the others still run."""
         try:
-            results[key] = measure()
+            results[key] = {"measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), **measure()}
+            results.setdefault("measured_by", {})[key] = command
         except Exception as error:  # a benchmark reports what failed and goes on
             results.setdefault("failed", {})[key] = f"{type(error).__name__}: {error}"
             print(f"{key} FAILED: {error}", file=sys.stderr, flush=True)
@@ -1045,7 +1070,8 @@ def main() -> None:
         part("e2e", lambda: e2e_part("e2e-layers1", args.e2e_examples, {}, 1))
         if not args.skip_e2e_all:
             config = {"layers_per_job": "all", "examples_per_job": 250}
-            part("e2e_all", lambda: e2e_part("e2e-layersall", args.e2e_examples, config, "all"))
+            count = args.e2e_all_examples or args.e2e_examples
+            part("e2e_all", lambda: e2e_part("e2e-layersall", count, config, "all"))
     results["load_at_end"] = load_now()
     save()
     print(report(results, command))

@@ -126,7 +126,9 @@ def run(tables: dict[str, Path], directory: Path, examples=(EXAMPLE, OTHER), for
     smk = SimpleNamespace(
         input=Section(**{name: str(path) for name, path in tables.items()}),
         output=Section(figures=str(figures)),
-        params=Section(examples=list(examples), model="tiny-bert", n_steps=7, figure_formats=list(formats)),
+        params=Section(
+            examples=list(examples), model="tiny-bert", n_steps=7, procedure="tutorial", figure_formats=list(formats)
+        ),
         wildcards=Section(batch="ex..q2"),
         log=[],
     )
@@ -161,7 +163,7 @@ def test_writes_exactly_its_outputs_one_folder_per_example(tables, tmp_path):
             elif path.suffix == ".html":
                 text = data.decode("utf-8")
                 assert text.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in text
-                assert f"model: tiny-bert · n_steps: 7 · example: {example}" in text, path
+                assert f"model: tiny-bert · n_steps: 7 · procedure: tutorial · example: {example}" in text, path
 
 
 def test_only_the_chosen_examples_are_drawn_in_the_chosen_formats(tables, tmp_path):

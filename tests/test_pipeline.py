@@ -266,16 +266,6 @@ def test_full_storage_keeps_every_tensor_and_gives_identical_tables(run_dir, tmp
     assert (full[:, explained, :] == conductance.tensor("repeated", "layer_03.explained")).all()
 
 
-def test_bad_example_fails_at_its_step_with_a_clear_message_and_no_output(tmp_path, tiny_model_dir):
-    bad = {**TUTORIAL_EXAMPLE, "answer": "to exclude"}
-    write_config(tmp_path, model=str(tiny_model_dir), examples={"bad": bad}, threads_per_job=1)
-    completed = snakemake(tmp_path, "--cores", "1")
-    assert completed.returncode != 0
-    assert "example 'bad', field 'answer': 'to exclude' does not occur in the context" in completed.stderr
-    assert (tmp_path / "results" / "model" / "config.json").is_file()
-    assert list((tmp_path / "results" / "inputs").glob("*")) == []
-
-
 @pytest.mark.parametrize(
     ("override", "message"),
     [
