@@ -13,7 +13,10 @@ intermediate 3072, a 28,996-entry cased vocabulary that covers the tutorial's ex
 2. the pipeline, cold, one example, with layers_per_job 1 (one job per layer) and with layers_per_job all;
 3. a no-op rerun;
 4. the throughput examples through the pipeline in both modes (examples per minute);
-5. peak RSS of every job for a 384-token context (Snakemake benchmark files).
+5. peak RSS of every job for a 384-token context (Snakemake benchmark files);
+6. the two procedures: attribution compute per example in one process (``tutorial``: embedding LIG, sub-embedding
+   LIG and every layer's conductance; ``corrected``: the shared pass and sub-embedding LIG), and the pipeline cold,
+   one example, ``procedure: corrected`` with layers_per_job all. ``--procedures-only`` runs this part alone.
 
 It prints a Markdown table with ratios against the tutorial and writes it, with the raw numbers, to
 bench/results/. Work directories live in bench/work/ (ignored by git).
@@ -205,6 +208,54 @@ def job_time_by_rule(workdir: Path) -> dict[str, tuple[int, float]]:
     return totals
 
 
+def attribution_compute(model_dir: Path, threads: int, n_steps: int, repeats: int) -> dict[str, float]:
+    """Seconds per example of each procedure's attributions in one process (model loaded, one warm-up example)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import torch
+
+    from bertscope.attribution import embedding_lig, layer_conductance, path_attribution, subembedding_lig
+    from bertscope.model import configure_torch, load_model, load_tokenizer
+    from bertscope.qa_inputs import encode_example
+
+    configure_torch(threads)
+    model, tokenizer = load_model(model_dir, torch.device("cpu")), load_tokenizer(model_dir)
+    example = {"question": QUESTION, "context": CONTEXT, "answer": GROUND_TRUTH, "token_to_explain": 23}
+    layers = list(range(1, model.config.num_hidden_layers + 1))
+
+    def tutorial(tensors):
+        embedding_lig(model, tensors, n_steps)
+        subembedding_lig(model, tensors, n_steps)
+        layer_conductance(model, tensors, layers, n_steps, procedure="tutorial")
+
+    def corrected(tensors):
+        path_attribution(model, tensors, layers, n_steps)
+        subembedding_lig(model, tensors, n_steps)
+
+    seconds = {}
+    for procedure, compute in (("tutorial", tutorial), ("corrected", corrected)):
+        tensors = encode_example(tokenizer, "tutorial", example, 512, procedure=procedure).tensors
+        compute(tensors)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            compute(tensors)
+        seconds[procedure] = (time.perf_counter() - started) / repeats
+    return seconds
+
+
+def procedure_lines(compute: dict[str, float], cold_corrected: float | None, threads: int, n_steps: int) -> list[str]:
+    ratio = compute["corrected"] / compute["tutorial"]
+    lines = [
+        "",
+        f"| procedure (in-process, {threads} threads, n_steps {n_steps}) | seconds per example | vs tutorial |",
+        "|---|---|---|",
+        f"| tutorial: embedding LIG, sub-embedding LIG, conductance (all layers) | {compute['tutorial']:.2f} | 1.00× |",
+        f"| corrected: one shared pass + sub-embedding LIG | {compute['corrected']:.2f} | {ratio:.2f}× |",
+    ]
+    if cold_corrected is not None:
+        lines.append(f"| pipeline cold, 1 example, corrected, layers_per_job all | {cold_corrected:.1f} | |")
+    return lines
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -230,6 +281,8 @@ def main() -> None:
         "--examples-per-job", type=int, default=8, help="examples_per_job of the pipeline runs (default 8)"
     )
     parser.add_argument("--skip-long", action="store_true", help="skip the 384-token memory run")
+    parser.add_argument("--procedures-only", action="store_true", help="only compare the procedures (item 6 above)")
+    parser.add_argument("--repeats", type=int, default=3, help="examples timed per procedure in item 6 (default 3)")
     parser.add_argument(
         "--long-n-steps",
         type=int,
@@ -246,6 +299,10 @@ def main() -> None:
     }
     many = throughput_examples(args.examples)
     common = {"threads_per_job": args.job_threads, "examples_per_job": args.examples_per_job}
+    compute = attribution_compute(model, args.threads, 50, args.repeats)
+    if args.procedures_only:
+        write_report([f"Machine: {machine()}", *procedure_lines(compute, None, args.threads, 50)], {"compute": compute})
+        return
     timings: dict[str, float] = {}
 
     timings["tutorial, 1 example"] = tutorial_run(model, None, args.threads)
@@ -256,6 +313,9 @@ def main() -> None:
     timings["pipeline no-op rerun"] = snakemake(workdir)
     _, timings["pipeline cold, layers_per_job all"] = pipeline_run(
         "cold_all", model, tutorial_example, layers_per_job="all", **common
+    )
+    _, cold_corrected = pipeline_run(
+        "cold_corrected_all", model, tutorial_example, layers_per_job="all", procedure="corrected", **common
     )
     for mode in (1, "all"):
         _, timings[f"pipeline, {args.examples} examples, layers_per_job {mode}"] = pipeline_run(
@@ -304,13 +364,17 @@ def main() -> None:
     if rss:
         lines += ["", "| job (384 tokens) | peak RSS (MiB) |", "|---|---|"]
         lines += [f"| {job} | {mib:.0f} |" for job, mib in rss]
+    lines += procedure_lines(compute, cold_corrected, args.threads, 50)
+    raw = {"timings": timings, "job_seconds": job_seconds, "peak_rss_mib": rss, "compute": compute}
+    write_report(lines, {**raw, "cold_corrected_all": cold_corrected})
+
+
+def write_report(lines: list[str], raw: dict) -> None:
     report = "\n".join(lines)
     print(report)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"benchmark-{stamp}.md").write_text(report + "\n")
-    (RESULTS / f"benchmark-{stamp}.json").write_text(
-        json.dumps({"timings": timings, "job_seconds": job_seconds, "peak_rss_mib": rss}, indent=2)
-    )
+    (RESULTS / f"benchmark-{stamp}.json").write_text(json.dumps(raw, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,10 @@
 """Layer Integrated Gradients on the whole embedding layer, for the start and the end position, for every example
 of a batch (one file for the batch)."""
 
-import logging
-
 from bertscope.attribution import embedding_lig
-from bertscope.attribution_step import attribution_job
+from bertscope.attribution_step import attribution_job, attribution_record, kept_tensors, log_deltas
 from bertscope.step import run_step
-from bertscope.tables import stored_summary
 from bertscope.tensor_io import save_batch
-
-log = logging.getLogger("bertscope")
 
 
 def main(smk):
@@ -17,11 +12,9 @@ def main(smk):
     results = {}
     for example, tensors, _ in examples:
         attributions, delta = embedding_lig(model, tensors, smk.params.n_steps, smk.params.internal_batch_size)
-        kept = {**stored_summary(attributions, None, smk.params.attribution_storage), "delta": delta}
-        record = {"source": "embeddings", "n_steps": smk.params.n_steps, "device": device}
-        record["procedure"] = smk.params.procedure
-        results[example] = (kept, record)
-        log.info("%s: convergence deltas start %.3g, end %.3g", example, *delta.tolist())
+        kept = kept_tensors(attributions, delta, None, smk.params.attribution_storage)
+        results[example] = (kept, attribution_record(smk, "embeddings", device))
+        log_deltas(example, "embeddings", delta)
     save_batch(smk.output.attributions, results)
 
 

@@ -1,15 +1,11 @@
 """Layer Integrated Gradients on the word, token-type and position embeddings at once, for the start and the end
 position, for every example of a batch (one file for the batch)."""
 
-import logging
-
 from bertscope.attribution import subembedding_lig
-from bertscope.attribution_step import attribution_job
+from bertscope.attribution_step import attribution_job, attribution_record, log_deltas
 from bertscope.step import run_step
 from bertscope.tables import stored_summary
 from bertscope.tensor_io import save_batch
-
-log = logging.getLogger("bertscope")
 
 
 def main(smk):
@@ -21,10 +17,8 @@ def main(smk):
         for source, attribution in attributions.items():
             summary = stored_summary(attribution, None, smk.params.attribution_storage)
             kept.update({f"{source}.{name}": value for name, value in summary.items()})
-        record = {"source": "subembeddings", "n_steps": smk.params.n_steps, "device": device}
-        record["procedure"] = smk.params.procedure
-        results[example] = (kept, record)
-        log.info("%s: convergence deltas start %.3g, end %.3g", example, *delta.tolist())
+        results[example] = (kept, attribution_record(smk, "subembeddings", device))
+        log_deltas(example, "sub-embeddings", delta)
     save_batch(smk.output.attributions, results)
 
 

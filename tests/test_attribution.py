@@ -12,16 +12,16 @@ from captum.attr import LayerConductance, LayerIntegratedGradients
 
 from bertscope.attribution import (
     AUTO_BATCH_MEMORY_BYTES,
-    MultiLayerConductance,
     activation_memory_budget,
     auto_internal_batch_size,
     conductance_embeddings,
     embedding_lig,
-    first_target_rows,
     layer_conductance,
+    path_attribution,
     per_target,
     subembedding_lig,
 )
+from bertscope.captum_extensions import MultiLayerConductance, first_target_rows
 from bertscope.model import forward_from_embeddings, forward_from_ids, load_model, load_tokenizer
 from bertscope.qa_inputs import encode_example
 from bertscope.tables import (
@@ -47,6 +47,15 @@ def tensors(tiny_model_dir):
     from conftest import TUTORIAL_EXAMPLE
 
     return encode_example(load_tokenizer(tiny_model_dir), "tutorial", TUTORIAL_EXAMPLE, 64).tensors
+
+
+@pytest.fixture(scope="module")
+def corrected_tensors(tiny_model_dir):
+    """The tutorial example with BERT's token types (the first [SEP] in segment 0)."""
+    from conftest import TUTORIAL_EXAMPLE
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    return encode_example(tokenizer, "tutorial", TUTORIAL_EXAMPLE, 64, procedure="corrected").tensors
 
 
 @torch.no_grad()
@@ -100,8 +109,11 @@ def test_conductance_of_every_layer_is_complete(model, tensors):
         assert (deltas[layer].abs() < 0.05 * difference.abs()).all(), f"layer {layer}"
 
 
-def test_batched_targets_equal_the_tutorials_separate_calls(model, tensors):
-    """One call for [start, end] gives what the tutorial's two calls (position=0, position=1) give."""
+@pytest.mark.parametrize("encoded", ["tensors", "corrected_tensors"])
+def test_batched_targets_equal_the_tutorials_separate_calls(model, encoded, request):
+    """One call for [start, end] gives what the tutorial's two calls (position=0, position=1) give, for the token
+    types of either procedure."""
+    tensors = request.getfixturevalue(encoded)
     attributions, delta = embedding_lig(model, tensors, N_STEPS, None)
 
     def squad_pos_forward_func(inputs, token_type_ids=None, position_ids=None, attention_mask=None, position=0):
@@ -283,19 +295,16 @@ def encoder_forward(model, embedding_output, attention_mask, position):
     return (start, end)[position].squeeze(-1).max(1).values
 
 
-def test_corrected_conductance_equals_captum_on_the_encoder_fed_directly(model, tensors):
+def test_corrected_conductance_equals_captum_on_the_encoder_fed_directly(model, corrected_tensors):
+    tensors = corrected_tensors
     layers = list(range(1, model.config.num_hidden_layers + 1))
     attributions, deltas = layer_conductance(model, tensors, layers, N_STEPS, None, procedure="corrected")
     embeddings = model.bert.embeddings
     with torch.no_grad():
-        inputs = embeddings(
-            tensors["input_ids"], token_type_ids=tensors["token_type_ids"], position_ids=tensors["position_ids"]
-        )
-        # The embedding LIG's baseline: the reference ids with the reference's own token types and positions.
-        baselines = embeddings(
-            tensors["ref_input_ids"],
-            token_type_ids=tensors["ref_token_type_ids"],
-            position_ids=tensors["ref_position_ids"],
+        # The embedding LIG's path ends: the reference ids with the input's token types and positions.
+        inputs, baselines = (
+            embeddings(ids, token_type_ids=tensors["token_type_ids"], position_ids=tensors["position_ids"])
+            for ids in (tensors["input_ids"], tensors["ref_input_ids"])
         )
         difference = torch.stack(
             [
@@ -307,13 +316,43 @@ def test_corrected_conductance_equals_captum_on_the_encoder_fed_directly(model, 
     for layer in layers:
         conductance = LayerConductance(partial(encoder_forward, model), model.bert.encoder.layer[layer - 1])
         for position in (0, 1):
+            # The embedding LIG's N_STEPS path points: captum's conductance over N_STEPS - 1 differences.
             expected = conductance.attribute(
-                inputs=inputs, baselines=baselines, additional_forward_args=(tensors["attention_mask"], position)
+                inputs=inputs,
+                baselines=baselines,
+                additional_forward_args=(tensors["attention_mask"], position),
+                n_steps=N_STEPS - 1,
             )
             torch.testing.assert_close(attributions[layer][position], expected[0], rtol=1e-5, atol=1e-7)
         # Completeness: each layer's conductance sums to the output difference, up to the delta it reports.
         torch.testing.assert_close(attributions[layer].sum(dim=(1, 2)) - difference, deltas[layer], atol=1e-5, rtol=0)
         assert (deltas[layer].abs() < 0.05 * difference.abs()).all(), f"layer {layer}"
+
+
+@pytest.mark.parametrize("internal_batch_size", [None, 8, 14])
+def test_one_pass_gives_the_corrected_embedding_lig_and_conductance(model, corrected_tensors, internal_batch_size):
+    """The shared pass equals the two separate ones, with the path in one chunk or in several that share points."""
+    tensors = corrected_tensors
+    layers = list(range(1, model.config.num_hidden_layers + 1))
+    (lig, lig_delta), (conductance, deltas) = path_attribution(model, tensors, layers, N_STEPS, internal_batch_size)
+    expected_lig, expected_delta = embedding_lig(model, tensors, N_STEPS, None)
+    torch.testing.assert_close(lig, expected_lig, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(lig_delta, expected_delta, rtol=1e-4, atol=1e-6)
+    difference = output_difference(model, tensors)
+    torch.testing.assert_close(lig.sum(dim=(1, 2)) - difference, lig_delta, atol=1e-5, rtol=0)
+    expected_conductance, expected_deltas = layer_conductance(model, tensors, layers, N_STEPS, None, "corrected")
+    for layer in layers:
+        torch.testing.assert_close(conductance[layer], expected_conductance[layer], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(deltas[layer], expected_deltas[layer], rtol=1e-4, atol=1e-6)
+
+
+def test_a_point_counted_twice_would_show_in_the_shared_lig(model, tensors):
+    """Guards the chunk bookkeeping: a wrong step weight or a doubled boundary point moves the LIG off captum's."""
+    (lig, _), _ = path_attribution(model, tensors, [1], 4, internal_batch_size=4)
+    expected, _ = embedding_lig(model, tensors, 4, None)
+    torch.testing.assert_close(lig, expected, rtol=1e-5, atol=1e-7)
+    (fewer_points, _), _ = path_attribution(model, tensors, [1], 3, internal_batch_size=4)
+    assert not torch.allclose(fewer_points, expected, rtol=1e-3)
 
 
 def test_the_procedures_differ_only_where_they_should(model, tensors):

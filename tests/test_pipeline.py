@@ -366,15 +366,25 @@ def test_a_project_copied_elsewhere_whole_has_nothing_to_rerun(tmp_path, tiny_mo
     assert dry_run_jobs(moved, snakefile=moved / "Snakefile") == {}
 
 
-def test_the_corrected_procedure_reruns_from_the_inputs_and_is_recorded(run_dir, tmp_path):
-    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
-    workdir = tmp_path / "corrected"
-    shutil.copytree(run_dir, workdir, symlinks=True)
-    config = ("--config", "procedure=corrected", f"n_steps={n_steps}")
-    planned = dry_run_jobs(workdir, *config)
+@pytest.fixture(scope="module")
+def corrected_dir(run_dir, tmp_path_factory):
+    """A copy of the main run rerun with ``procedure: corrected`` (one conductance job per layer)."""
+    workdir = tmp_path_factory.mktemp("corrected")
+    shutil.copytree(run_dir, workdir, symlinks=True, dirs_exist_ok=True)
+    planned = dry_run_jobs(workdir, *corrected_config(run_dir))
     assert "model" not in planned and planned["inputs"] == 1 and planned["layer_conductance"] == 3
-    completed = snakemake(workdir, "--cores", "2", *config)
+    completed = snakemake(workdir, "--cores", "2", *corrected_config(run_dir))
     assert completed.returncode == 0, completed.stderr[-5000:]
+    return workdir
+
+
+def corrected_config(run_dir) -> tuple[str, ...]:
+    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
+    return ("--config", "procedure=corrected", f"n_steps={n_steps}")
+
+
+def test_the_corrected_procedure_reruns_from_the_inputs_and_is_recorded(run_dir, corrected_dir):
+    workdir = corrected_dir
     assert table_metadata(workdir, "layer_summary")[b"bertscope.procedure"] == b"corrected"
     assert table_metadata(run_dir, "layer_summary")[b"bertscope.procedure"] == b"tutorial"
     page = (workdir / "results" / "figures" / BATCH / "tutorial" / "top5_start.html").read_text()
@@ -382,3 +392,19 @@ def test_the_corrected_procedure_reruns_from_the_inputs_and_is_recorded(run_dir,
     corrected, tutorial = (read_table(directory, "token_attributions") for directory in (workdir, run_dir))
     token_type = (corrected["source"] == "token_type") & (corrected["example"] == "tutorial")
     assert not corrected.loc[token_type, "attribution"].equals(tutorial.loc[token_type, "attribution"])
+
+
+def test_corrected_with_every_layer_in_one_job_shares_one_pass_and_gives_the_same_tables(corrected_dir, tmp_path):
+    workdir = tmp_path / "one_pass"
+    shutil.copytree(corrected_dir, workdir, symlinks=True)
+    config = (*corrected_config(corrected_dir), "layers_per_job=all")
+    planned = dry_run_jobs(workdir, *config)
+    assert planned["path_attribution"] == 1
+    assert not {"embedding_lig", "layer_conductance", "subembedding_lig", "inputs"} & set(planned)
+    completed = snakemake(workdir, "--cores", "2", *config)
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    attributions = workdir / "results" / "attributions" / BATCH
+    assert (attributions / "conductance_layers_all.safetensors").is_file()
+    for table in SCHEMAS:
+        one_pass, per_layer = read_table(workdir, table), read_table(corrected_dir, table)
+        pd.testing.assert_frame_equal(one_pass, per_layer, check_exact=False, rtol=1e-4, atol=1e-6)

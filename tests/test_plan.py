@@ -15,6 +15,7 @@ from bertscope.plan import (
     figure_batches,
     figure_examples,
     layer_groups,
+    shares_one_pass,
 )
 
 IDS = ["q1", "q2", "q3", "q4", "q5"]
@@ -38,11 +39,17 @@ def test_layer_groups_cover_every_layer_once_by_name():
         "layers_06-10": [6, 7, 8, 9, 10],
         "layers_11-12": [11, 12],
     }
-    assert layer_groups(12, "all") == {"layers_01-12": list(range(1, 13))}
+    assert layer_groups(12, "all") == {"layers_all": list(range(1, 13))}
     assert layer_groups(3, "2") == {"layers_01-02": [1, 2], "layers_03-03": [3]}
     for size in (1, 2, 5, 7, 12, 20):
         layers = [layer for group in layer_groups(12, size).values() for layer in group]
         assert layers == list(range(1, 13)), size
+
+
+def test_only_corrected_with_every_layer_in_one_job_shares_one_pass():
+    assert shares_one_pass("corrected", "all")
+    assert not shares_one_pass("tutorial", "all")
+    assert not shares_one_pass("corrected", 1)
 
 
 @pytest.mark.parametrize(

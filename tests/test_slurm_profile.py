@@ -140,6 +140,17 @@ def test_attribution_jobs_ask_slurm_for_one_gpu_each(tmp_path, tiny_model_dir):
     assert int(resources["layer_conductance"]["runtime"]) >= int(resources["embedding_lig"]["runtime"])
 
 
+def test_the_shared_pass_job_asks_for_a_gpu_and_conductances_time(tmp_path, tiny_model_dir):
+    workdir = write_config(tmp_path / "run", tiny_model_dir, procedure="corrected", layers_per_job="all")
+    resources, _ = dry_run_resources(
+        workdir, ATTRIBUTION_TARGETS[0], "results/attributions/tutorial/conductance_layers_all.safetensors"
+    )
+    assert "embedding_lig" not in resources and "layer_conductance" not in resources
+    assert sbatch_gpu_arguments(resources["path_attribution"]) == "--gpus=1"
+    assert resources["path_attribution"]["mem_mb"] == "16000"
+    assert resources["path_attribution"]["runtime"] == "120"
+
+
 def test_slurm_profile_reads_partition_account_and_gpu_settings_from_the_environment(tmp_path, tiny_model_dir):
     workdir = write_config(tmp_path / "run", tiny_model_dir)
     env = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bertscope.model import configure_torch, load_model, resolve_device
+from bertscope.tables import layer_key, stored_summary
 from bertscope.tensor_io import BatchFile
 
 log = logging.getLogger("bertscope")
@@ -28,3 +29,29 @@ def attribution_job(smk):
             yield example, inputs.tensors(example), inputs.records[example]
 
     return model, str(device), each_example()
+
+
+def attribution_record(smk, source: str, device: str, **extra) -> dict:
+    """The record an attribution file keeps per example: what was computed, how, and on which device."""
+    params = smk.params
+    return {"source": source, "n_steps": params.n_steps, "device": device, "procedure": params.procedure, **extra}
+
+
+def kept_tensors(attribution, delta, explained, storage: str, prefix: str = "") -> dict:
+    """What the file keeps of one attribution (:func:`stored_summary`) and its deltas, names under ``prefix.``."""
+    kept = {**stored_summary(attribution, explained, storage), "delta": delta}
+    return {f"{prefix}.{name}" if prefix else name: value for name, value in kept.items()}
+
+
+def log_deltas(example: str, what: str, delta) -> None:
+    log.info("%s %s: convergence deltas start %.3g, end %.3g", example, what, *delta.tolist())
+
+
+def conductance_kept(example: str, attributions: dict, deltas: dict, inputs_record: dict, storage: str) -> dict:
+    """What a conductance file keeps of an example's layers, names under ``layer_NN.``, each layer's deltas logged."""
+    kept = {}
+    for layer, attribution in attributions.items():
+        explained = inputs_record["token_to_explain"]
+        kept.update(kept_tensors(attribution, deltas[layer], explained, storage, prefix=layer_key(layer)))
+        log_deltas(example, f"layer {layer}", deltas[layer])
+    return kept

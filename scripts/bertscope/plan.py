@@ -28,17 +28,28 @@ def num_encoder_layers(model_dir: str) -> int:
     return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
 
 
+ALL_LAYERS = "layers_all"
+
+
 def layer_groups(num_layers: int, layers_per_job) -> dict[str, list[int]]:
     """The conductance jobs' groups of encoder layers, by name: 1-based layer numbers, ``layers_per_job`` a time.
 
-    ``layers_per_job`` is N or ``all``; a group is named after its first and last layer (``layers_01-04``).
+    ``layers_per_job`` is N or ``all``; a group is named after its first and last layer (``layers_01-04``), the
+    one group of ``all`` is ``layers_all`` (a name known before the model is: see :func:`shares_one_pass`).
     """
-    size = num_layers if layers_per_job == "all" else int(layers_per_job)
+    if layers_per_job == "all":
+        return {ALL_LAYERS: list(range(1, num_layers + 1))}
+    size = int(layers_per_job)
     groups = {}
     for first in range(1, num_layers + 1, size):
         last = min(first + size - 1, num_layers)
         groups[f"layers_{first:02d}-{last:02d}"] = list(range(first, last + 1))
     return groups
+
+
+def shares_one_pass(procedure: str, layers_per_job) -> bool:
+    """Whether embedding LIG and conductance come from one pass: ``corrected`` with every layer in one job."""
+    return procedure == "corrected" and layers_per_job == "all"
 
 
 def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:

@@ -1,5 +1,6 @@
 ATTRIBUTION_CODE = code_digest(
     "attribution.py",
+    "captum_extensions.py",
     "attribution_step.py",
     "model.py",
     "plan.py",
@@ -83,3 +84,33 @@ rule layer_conductance:
         layers=lambda wildcards: layer_groups_of_model()[wildcards.group],
     script:
         "../../scripts/layer_conductance.py"
+
+
+if shares_one_pass(config["procedure"], config["layers_per_job"]):
+
+    ruleorder: path_attribution > embedding_lig
+    ruleorder: path_attribution > layer_conductance
+
+    rule path_attribution:
+        input:
+            model=MODEL_DIR,
+            inputs=rules.inputs.output.inputs,
+        output:
+            embeddings=EMBEDDINGS,
+            conductance=CONDUCTANCE.format(batch="{batch}", group=ALL_LAYERS),
+        log:
+            "results/logs/path_attribution/{batch}.log",
+        benchmark:
+            "results/benchmarks/path_attribution/{batch}.tsv"
+        conda:
+            "../../environment.yml"
+        threads: config["threads_per_job"]
+        resources:
+            gpu=1,
+        params:
+            **ATTRIBUTION_PARAMS,
+            code=ATTRIBUTION_CODE,
+            examples=batch_examples,
+            layers=lambda wildcards: layer_groups_of_model()[ALL_LAYERS],
+        script:
+            "../../scripts/path_attribution.py"

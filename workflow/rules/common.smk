@@ -11,6 +11,7 @@ from bertscope.examples import (
     merge_examples,
 )  # noqa: E402
 from bertscope.plan import (  # noqa: E402
+    ALL_LAYERS,
     CONDUCTANCE,
     EMBEDDINGS,
     FIGURES,
@@ -27,6 +28,7 @@ from bertscope.plan import (  # noqa: E402
     layer_groups,
     local_model_files,
     num_encoder_layers,
+    shares_one_pass,
 )
 from bertscope.tables import SCHEMAS  # noqa: E402
 
