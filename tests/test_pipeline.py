@@ -408,3 +408,10 @@ def test_corrected_with_every_layer_in_one_job_shares_one_pass_and_gives_the_sam
     for table in SCHEMAS:
         one_pass, per_layer = read_table(workdir, table), read_table(corrected_dir, table)
         pd.testing.assert_frame_equal(one_pass, per_layer, check_exact=False, rtol=1e-4, atol=1e-6)
+
+
+def test_every_layer_in_one_job_plans_one_conductance_job_per_batch_in_either_procedure(run_dir):
+    tutorial = dry_run_jobs(run_dir, "--config", "layers_per_job=all")
+    assert tutorial["layer_conductance"] == 1 and "path_attribution" not in tutorial
+    corrected = dry_run_jobs(run_dir, "--config", "layers_per_job=all", "procedure=corrected")
+    assert corrected["path_attribution"] == 1 and "layer_conductance" not in corrected

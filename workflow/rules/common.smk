@@ -85,7 +85,7 @@ MODEL_DIR = "results/model"
 
 wildcard_constraints:
     batch=r"[^/]+",
-    group=r"layers_\d+-\d+",
+    group=r"layers_(\d+-\d+|all)",
 
 
 def code_digest(*modules):
