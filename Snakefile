@@ -1,7 +1,7 @@
 # bertscope: explain what a BERT question-answering model looks at, with Captum.
-# The DAG, per batch of examples: model → inputs → embedding LIG, sub-embedding LIG, conductance per layer group →
-# a part of every Parquet table → figures of the chosen examples; then across batches: the tables' datasets,
-# summary figures, previews and provenance.
+# The DAG, per batch of examples: model → inputs → embedding LIG, sub-embedding LIG, conductance per layer group
+# (and Part 2's attention per layer group) → a part of every Parquet table → figures of the chosen examples; then
+# across batches: the tables' datasets, summary figures, previews and provenance.
 
 
 include: "workflow/rules/config_files.smk"
@@ -17,6 +17,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/attention.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
@@ -31,3 +32,4 @@ rule all:
         rules.provenance.output,
         expand(rules.example_figures.output.figures, batch=FIGURE_BATCHES),
         rules.summary_figures.output,
+        rules.attention_summary.output if config["attention"] else [],

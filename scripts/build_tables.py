@@ -15,7 +15,7 @@ from bertscope.tables import (
     layer_summary_rows,
     summarize,
     token_rows,
-    write_table,
+    write_table_parts,
 )
 from bertscope.tensor_io import BatchFile
 
@@ -79,10 +79,7 @@ def main(smk):
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
     metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure})
-    for table in smk.params.tables:
-        frame = pd.concat(rows[table], ignore_index=True) if rows[table] else pd.DataFrame()
-        write_table(frame, table, smk.output[table], metadata)
-        log.info("%s: %d rows", table, len(frame))
+    write_table_parts(rows, smk.output, smk.params.tables, metadata)
 
 
 if __name__ == "__main__":

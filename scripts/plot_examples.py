@@ -5,8 +5,10 @@ import logging
 import pandas as pd
 
 from bertscope import BertscopeError
+from bertscope.attention_figures import draw_attention_example
 from bertscope.example_figures import draw_example, figure_footer
 from bertscope.step import atomic_output, run_step
+from bertscope.tables import ATTENTION_TABLES
 
 log = logging.getLogger("bertscope")
 
@@ -27,13 +29,20 @@ def example_rows(parts: dict[str, pd.DataFrame], example: str, path_of: dict[str
 
 
 def main(smk):
-    paths = {table: smk.input[table] for table in TABLES}
+    tables = TABLES + (ATTENTION_TABLES if smk.params.attention else ())
+    paths = {table: smk.input[table] for table in tables}
     parts = {table: pd.read_parquet(path) for table, path in paths.items()}
     examples = list(smk.params.examples)
     with atomic_output(smk.output.figures, directory=True) as staging:
         for number, example in enumerate(examples, 1):
             footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, example)
-            draw_example(example_rows(parts, example, paths), staging / example, smk.params.figure_formats, footer)
+            frames = example_rows(parts, example, paths)
+            draw_example(
+                {table: frames[table] for table in TABLES}, staging / example, smk.params.figure_formats, footer
+            )
+            if smk.params.attention:
+                attention = {table: frames[table] for table in ATTENTION_TABLES}
+                draw_attention_example(attention, example, staging / example, smk.params.figure_formats, footer)
             log.info("example %d of %d: %s", number, len(examples), example)
 
 

@@ -7,10 +7,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import LogFormatter
 
 from bertscope import TARGETS, BertscopeError
-from bertscope.figures import add_footer, html_page, new_figure, save_figure, write_text
+from bertscope.figures import (
+    add_footer,
+    decade_axis,
+    draw_boxes,
+    html_page,
+    new_figure,
+    number_label,
+    power_of_ten,
+    save_figure,
+    symmetric_scale,
+    write_text,
+)
 from bertscope.step import run_step
 from bertscope.summary import (
     CATEGORIES,
@@ -62,7 +72,7 @@ def footer(smk, examples: int) -> str:
 def mean_layer_heatmap(grids: dict[str, pd.DataFrame], examples: int):
     """One panel per target: layers by token category, on one colour scale centred at 0, each cell labelled."""
     layers = [int(layer) for layer in next(iter(grids.values())).index]
-    limit = max(float(np.nanmax(np.abs(grid.to_numpy(float)), initial=0.0)) for grid in grids.values()) or 1.0
+    limit, ticks = symmetric_scale(np.concatenate([grid.to_numpy(float).ravel() for grid in grids.values()]))
     labels = [category.replace(" ", "\n", 1) if category.startswith("Context") else category for category in CATEGORIES]
     fig, axes = plt.subplots(
         1, len(grids), figsize=(13.0, max(3.5, 0.4 * len(layers) + 2.6)), layout="constrained", squeeze=False
@@ -83,7 +93,7 @@ def mean_layer_heatmap(grids: dict[str, pd.DataFrame], examples: int):
             yticklabels=layers,
             linewidths=0.2,
             cbar=last,
-            cbar_kws={"label": "Mean summed attribution", "shrink": 0.9} if last else None,
+            cbar_kws={"label": "Mean summed attribution", "shrink": 0.9, "ticks": ticks} if last else None,
         )
         ax.tick_params(axis="x", labelrotation=45)
         for label in ax.get_xticklabels():
@@ -125,7 +135,8 @@ def entropy_figure(stats: pd.DataFrame, examples: int):
     ax.set(
         xlabel="Layers",
         ylabel="Entropy (bits)",
-        title=f"Entropy of the explained token's attribution per layer, over {examples} example{_s(examples)}",
+        title=f"Entropy of the explained token's attribution mass function per layer, over {examples} "
+        f"example{_s(examples)}",
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
@@ -147,15 +158,17 @@ def drawn_points(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def delta_figure(magnitudes: pd.DataFrame, examples: int):
-    """Per source: each attribution's |delta| as a point (by target) under a box outline; log scale, median line."""
+    """Per source: each attribution's |delta| as a point (by target), under a box outline where the source has at
+    least ``figures.MIN_BOX_POINTS``; log scale (symmetric log where a delta is 0), median line."""
     sources = list(dict.fromkeys(magnitudes["source"].astype(str)))
     values = magnitudes["abs_delta"].to_numpy(float)
     median = float(np.median(values))
     fig, ax = new_figure(9.0, max(3.0, 0.8 * len(sources) + 1.8))
     positions = {source: i for i, source in enumerate(sources)}
-    ax.boxplot(
+    draw_boxes(
+        ax,
         [magnitudes.loc[magnitudes["source"] == source, "abs_delta"].to_numpy(float) for source in sources],
-        positions=list(positions.values()),
+        list(positions.values()),
         orientation="horizontal",
         widths=0.6,
         showfliers=False,
@@ -183,32 +196,36 @@ def delta_figure(magnitudes: pd.DataFrame, examples: int):
             label=target,
             zorder=2,
         )
-    ax.axvline(median, color="0.3", linestyle="--", linewidth=1, label=f"median |delta| = {median:.2e}", zorder=3)
-    positive = values[values > 0]
-    if len(positive) == len(values):
-        ax.set_xscale("log")
-        scale = "log scale"
-    elif len(positive):
-        ax.set_xscale("symlog", linthresh=float(positive.min()))
-        ax.set_xlim(0, float(positive.max()) * 2)
-        scale = f"symmetric log scale, linear below {positive.min():.2g}"
-    else:
-        scale = "every delta is 0"
-    if len(positive):
-        # Plain-text tick labels such as 1e-05: the style turns mathtext off, which the default log labels need.
-        ax.xaxis.set_major_formatter(LogFormatter())
-        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    ax.axvline(
+        median, color="0.3", linestyle="--", linewidth=1, label=f"median |delta| = {number_label(median)}", zorder=3
+    )
     counts = magnitudes["source"].astype(str).value_counts()
     ax.set_yticks(list(positions.values()), [f"{source} (n={counts[source]})" for source in sources])
     ax.set_ylim(len(sources) - 0.5, -0.5)
     ax.set(
-        xlabel=f"|Convergence delta| ({scale})",
+        xlabel=f"|Convergence delta| ({delta_scale(ax, values)})",
         ylabel="Source",
         title=f"Convergence deltas of {len(magnitudes)} attributions ({examples} example{_s(examples)}, "
         f"start and end targets)" + ("" if shown.all() else f"\n{int(shown.sum())} points drawn, a random sample"),
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
+
+
+def delta_scale(ax, values: np.ndarray) -> str:
+    """Put the |delta| axis on a log scale, or a symmetric log scale linear below its smallest power of ten where
+    a delta is 0, ticks at powers of ten; returns how to name the scale."""
+    positive = values[values > 0]
+    if not len(positive):
+        return "every delta is 0"
+    if len(positive) == len(values):
+        ax.set_xscale("log")
+        decade_axis(ax.xaxis, float(positive.min()), float(positive.max()))
+        return "log scale"
+    threshold = 10.0 ** np.floor(np.log10(positive.min()))
+    ax.set_xscale("symlog", linthresh=threshold)
+    decade_axis(ax.xaxis, threshold, float(positive.max()), zero=True)
+    return f"symmetric log scale, linear below {power_of_ten(threshold)}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------

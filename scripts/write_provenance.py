@@ -36,6 +36,8 @@ def main(smk):
         "model_revision": source.get("revision"),
         "model_commit": source.get("resolved_commit"),
         "weights_sha256": source["weights_sha256"],
+        # model: demo: the shipped files (models/demo) the model directory was copied from, with their sha256.
+        "demo_files": source.get("demo_files"),
         "num_hidden_layers": source["num_hidden_layers"],
         "packages": package_versions(),
         "python": platform.python_version(),

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bertscope import BertscopeError
-from bertscope.examples import load_examples_file, merge_examples
+from bertscope.examples import check_example_id, load_examples_file, merge_examples
 
 CONTEXT = "It is important to us to include, empower and support humans of all kinds."
 ANSWER = "to include, empower and support humans of all kinds"
@@ -98,6 +98,25 @@ def test_ids_are_sanitised_and_kept_unique(tmp_path):
     ids = list(load_examples_file(path))
     assert ids == ["what_is_this_", "what_is_this__2", "id_hidden", "ok-1.x", "42", "what_is_this__3"]
     assert all(ID_PATTERN.match(example_id) for example_id in ids)
+    for example_id in [*ids, *load_examples_file(write_jsonl(tmp_path, jsonl_record("-1"), jsonl_record(".x")))]:
+        check_example_id(example_id)
+
+
+@pytest.mark.parametrize(
+    ("example_id", "expected"),
+    [
+        ("has space", "example id 'has space' holds ' ' (character 4), which an id may not hold"),
+        ("q1\n", "example id 'q1\\n' holds '\\n' (character 3)"),
+        ("-q1", "example id '-q1' starts with '-', not a letter or digit"),
+        ("q" * 101, "is too long (101 characters)"),
+        ("", "example id '' is not a valid id"),
+        (7, "example id 7 is not a valid id"),
+    ],
+)
+def test_a_bad_example_id_is_named_with_the_character_at_fault(example_id, expected):
+    with pytest.raises(BertscopeError) as error:
+        check_example_id(example_id)
+    assert expected in str(error.value) and "Fix: use at most 100 letters" in str(error.value)
 
 
 # SQuAD

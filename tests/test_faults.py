@@ -62,8 +62,9 @@ def test_bad_settings_are_refused_before_any_job(tmp_path, two_layer_model, sett
         ("q" * 240, "too long"),
         ("ab" * 150, "too long"),
         ("q1-" + "ab" * 30, "repeated 30 times"),
-        ("q1\n", "does not match"),
-        ("has space", "does not match"),
+        ("q1\n", "holds '\\n' (character 3)"),
+        ("has space", "holds ' ' (character 4)"),
+        ("_hidden", "starts with '_', not a letter or digit"),
     ],
 )
 def test_bad_example_ids_are_refused_before_any_job(tmp_path, two_layer_model, example_id, expected):
@@ -72,6 +73,7 @@ def test_bad_example_ids_are_refused_before_any_job(tmp_path, two_layer_model, e
     assert f"{example_id[:20]!r}"[:-1] in output and expected in output and "Fix:" in output
 
 
+@pytest.mark.slow
 def test_a_long_id_in_an_examples_file_is_shortened_to_a_valid_one(tmp_path, two_layer_model):
     line = {
         "id": "question-" + "0123456789" * 24,
@@ -156,6 +158,7 @@ def truncate(path):
         (*INTERMEDIATES[3], truncate),
     ],
 )
+@pytest.mark.slow
 def test_a_damaged_intermediate_never_reaches_a_table(finished_run, tmp_path, intermediate, readers, damage):
     original = {table: read_table(finished_run, table) for table in SCHEMAS}
     workdir = tmp_path / "run"

@@ -10,13 +10,24 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from types import SimpleNamespace
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.patches import PathPatch, StepPatch
 
-from bertscope import BertscopeError
-from bertscope.example_figures import FIGURES, heatmap
-from bertscope.tables import conform, distribution_rows, layer_summary_rows, token_rows, write_table
+from bertscope import TARGETS, BertscopeError
+from bertscope.example_figures import FIGURES, RIDGE_HEIGHT, boxplot, density, entropy, heatmap, mass_function
+from bertscope.figures import MIN_BOX_POINTS, symmetric_scale, token_label
+from bertscope.tables import (
+    DENSITY_BINS,
+    attribution_pmf,
+    conform,
+    distribution_rows,
+    layer_summary_rows,
+    token_rows,
+    write_table,
+)
 
 EXAMPLE, OTHER = "ex", "q2"
 TOKENS = ["[CLS]", "What", "<b>&", "?", "[SEP]", "It", "kinds", "[SEP]"]
@@ -127,7 +138,12 @@ def run(tables: dict[str, Path], directory: Path, examples=(EXAMPLE, OTHER), for
         input=Section(**{name: str(path) for name, path in tables.items()}),
         output=Section(figures=str(figures)),
         params=Section(
-            examples=list(examples), model="tiny-bert", n_steps=7, procedure="tutorial", figure_formats=list(formats)
+            examples=list(examples),
+            model="tiny-bert",
+            n_steps=7,
+            procedure="tutorial",
+            figure_formats=list(formats),
+            attention=False,
         ),
         wildcards=Section(batch="ex..q2"),
         log=[],
@@ -184,13 +200,132 @@ def test_example_missing_from_the_parts_is_a_user_error(tables, tmp_path):
     assert not any(tmp_path.iterdir()), "no output and no staging after a failure"
 
 
-def test_heatmap_has_one_row_per_layer(tables):
-    frame = pd.read_parquet(tables["token_attributions"], filters=[("source", "==", "layer"), ("example", "==", "ex")])
-    fig = heatmap(frame, "end")
-    ax = fig.axes[0]
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def example_rows(tables: dict[str, Path], table: str, example: str = EXAMPLE) -> pd.DataFrame:
+    return pd.read_parquet(tables[table], filters=[("example", "==", example)])
+
+
+def test_heatmap_has_one_row_per_layer_and_a_colour_bar_ticked_to_its_ends(tables):
+    frame = example_rows(tables, "token_attributions").query("source == 'layer'")
+    ax, colour_bar = heatmap(frame, "end", EXAMPLE).axes
     assert [label.get_text() for label in ax.get_yticklabels()] == [str(layer) for layer in range(1, LAYERS + 1)]
-    assert [label.get_text() for label in ax.get_xticklabels()] == TOKENS
-    assert (ax.get_ylabel(), ax.get_xlabel(), ax.get_title()) == ("Layers", "Tokens", "Layer conductance, end position")
+    assert [label.get_text() for label in ax.get_xticklabels()] == [
+        token_label(token, index) for index, token in enumerate(TOKENS)
+    ]
+    assert (ax.get_ylabel(), ax.get_xlabel(), ax.get_title()) == (
+        "Layers",
+        "Tokens",
+        "Layer conductance per token\nend position · example ex",
+    )
+    limit, ticks = symmetric_scale(frame.query("target == 'end'")["attribution"].to_numpy())
+    assert limit >= frame.query("target == 'end'")["attribution"].abs().max()
+    assert list(colour_bar.get_yticks()) == ticks and colour_bar.get_ylim() == (-limit, limit)
+
+
+def test_token_labels_tell_repeated_tokens_apart():
+    tokens = ["to", "us", "to", "[SEP]", "to"]
+    assert [token_label(token, index) for index, token in enumerate(tokens)] == ["to₀", "us₁", "to₂", "[SEP]₃", "to₄"]
+    assert token_label("kinds", 23) == "kinds₂₃"
+
+
+@pytest.mark.parametrize(
+    ("largest", "limit"), [(1.0, 1.0), (0.98, 1.0), (0.74, 0.8), (1.44, 1.6), (2.5, 3.0), (7e-4, 8e-4), (0.0, 1.0)]
+)
+def test_colour_scale_holds_every_value_and_is_ticked_at_both_ends(largest, limit):
+    got, ticks = symmetric_scale(np.array([0.1 * largest, -largest]))
+    assert got == pytest.approx(limit) and got >= largest
+    assert ticks == pytest.approx([-limit, -limit / 2, 0.0, limit / 2, limit])
+
+
+@pytest.mark.parametrize(("example", "tokens"), [(EXAMPLE, TOKENS), (OTHER, OTHER_TOKENS)])
+def test_every_figure_title_names_the_example_the_target_and_the_explained_token(tables, example, tokens):
+    frames = {table: example_rows(tables, table, example) for table in TABLES}
+    layers = frames["token_attributions"].query("source == 'layer'")
+    distributions, summary = frames["token_distributions"], frames["layer_summary"]
+    for target in TARGETS:
+        figures = [
+            heatmap(layers, target, example),
+            boxplot(distributions, target, example),
+            density(distributions, target, example),
+            entropy(summary, distributions, target, example),
+        ]
+        for fig in figures:
+            title = fig.axes[0].get_title()
+            assert title.endswith(f"\n{target} position · example {example}"), title
+        for fig in figures[1:]:
+            assert f"token {token_label(tokens[EXPLAINED], EXPLAINED)} per layer" in fig.axes[0].get_title()
+
+
+def ridges(ax) -> list[StepPatch]:
+    """The outlines of a ridgeline's ridges, top to bottom (each ridge is a filled patch and its outline)."""
+    return [patch for patch in ax.patches if isinstance(patch, StepPatch) and not patch.get_fill()]
+
+
+def test_density_is_a_ridgeline_of_each_layers_mass_function_over_attribution_values(tables):
+    distributions = example_rows(tables, "token_distributions")
+    ax = density(distributions, "start", EXAMPLE).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Attribution (conductance per hidden dimension)", "Layers")
+    assert f"{DENSITY_BINS}-bin histogram over each layer's range, normalised to sum to 1" in ax.get_title()
+    assert [label.get_text() for label in ax.get_yticklabels()] == [str(n) for n in range(LAYERS, 0, -1)]
+    rows = distributions.query("target == 'start'")
+    assert len(ridges(ax)) == LAYERS
+    for layer, ridge in enumerate(ridges(ax), 1):
+        values = rows.query("layer == @layer").sort_values("dim")["attribution"].to_numpy()
+        heights, edges, baseline = ridge.get_data()
+        pmf = attribution_pmf(values)
+        assert baseline == LAYERS - layer, "layer 1 on top, one row per layer"
+        np.testing.assert_allclose(edges, np.histogram_bin_edges(values, DENSITY_BINS), err_msg="attribution values")
+        np.testing.assert_allclose(heights - baseline, pmf / pmf.max() * RIDGE_HEIGHT)
+        assert f"{pmf.max():.3f}" in [text.get_text() for text in ax.texts], "each ridge's peak mass is written"
+
+
+def test_a_layer_of_equal_values_is_one_bin_at_that_value(tables):
+    mass, edges = mass_function(np.full(5, 0.25))
+    assert mass.tolist() == [1.0] and edges.tolist() == [0.25, 0.25]
+    distributions = example_rows(tables, "token_distributions")
+    small = distributions.assign(attribution=distributions["attribution"] * 1e-3)
+    small.loc[small["layer"] == LAYERS, "attribution"] = 0.0
+    ax = density(small, "end", EXAMPLE).axes[0]
+    heights, edges, baseline = ridges(ax)[-1].get_data()
+    assert edges.tolist() == [0.0, 0.0] and heights.tolist() == [baseline + RIDGE_HEIGHT]
+    assert f"all {HIDDEN} values = 0" in [text.get_text() for text in ax.texts]
+    assert max(np.abs(ax.get_xlim())) < 0.05, "not numpy's value ± 0.5 for a histogram of equal values"
+
+
+def test_entropy_has_its_own_axis_from_zero_to_the_largest_entropy_possible(tables):
+    summary, distributions = example_rows(tables, "layer_summary"), example_rows(tables, "token_distributions")
+    top, bottom = entropy(summary, distributions, "end", EXAMPLE).axes
+    assert (top.get_ylabel(), bottom.get_ylabel(), bottom.get_xlabel()) == (
+        "Total attribution",
+        "Entropy (bits)",
+        "Layers",
+    )
+    rows = summary.query("target == 'end'").sort_values("layer")
+    (totals,) = [line for line in top.get_lines() if line.get_marker() == "o"]
+    (entropies,) = [line for line in bottom.get_lines() if line.get_marker() == "o"]
+    np.testing.assert_allclose(totals.get_ydata(), rows["total_attribution"])
+    np.testing.assert_allclose(entropies.get_ydata(), rows["entropy"])
+    assert not entropies.get_clip_on(), "a zero entropy is drawn whole on the axis"
+    largest = np.log2(min(DENSITY_BINS, HIDDEN))
+    assert bottom.get_ylim()[0] == 0 and bottom.get_ylim()[1] > largest
+    assert any(line.get_ydata()[0] == largest and line.get_linestyle() == "--" for line in bottom.get_lines())
+
+
+def test_a_layer_of_fewer_than_five_values_shows_its_points_instead_of_a_box(tables):
+    distributions = example_rows(tables, "token_distributions")
+    few = distributions[~((distributions["layer"] == 2) & (distributions["dim"] >= MIN_BOX_POINTS - 1))]
+    ax = boxplot(few, "start", EXAMPLE).axes[0]
+    assert len([patch for patch in ax.patches if isinstance(patch, PathPatch)]) == LAYERS - 1
+    (points,) = ax.collections
+    expected = few.query("target == 'start' and layer == 2")["attribution"].to_numpy()
+    np.testing.assert_array_equal(points.get_offsets()[:, 0], np.full(MIN_BOX_POINTS - 1, 2))
+    np.testing.assert_allclose(np.sort(points.get_offsets()[:, 1]), np.sort(expected))
+    assert [label.get_text() for label in ax.get_xticklabels()] == [str(n) for n in range(1, LAYERS + 1)]
 
 
 def top5_records(folder: Path, target: str) -> list[dict]:

@@ -19,7 +19,7 @@ from bertscope.model_source import prepare_model, source_kind
 def test_local_directory_is_normalised_to_safetensors(tiny_model_dir, tmp_path):
     output = tmp_path / "model"
     output.mkdir()
-    record = prepare_model(str(tiny_model_dir), None, output, demo_seed=0, threads=1)
+    record = prepare_model(str(tiny_model_dir), None, output)
     weights = record.pop("weights_sha256")
     assert record == {"model": str(tiny_model_dir), "source": "local", "num_hidden_layers": 3}
     assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
@@ -41,7 +41,7 @@ def test_model_directory_without_weights_or_tokenizer_is_refused(tiny_model_dir,
     output = tmp_path / "out"
     output.mkdir()
     with pytest.raises(BertscopeError, match=rf"has no {re.escape(missing)}.*Fix:"):
-        prepare_model(str(broken), None, output, demo_seed=0, threads=1)
+        prepare_model(str(broken), None, output)
 
 
 def copy_tokenizer(model_dir, directory):
@@ -59,7 +59,7 @@ def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
     output = tmp_path / "out"
     output.mkdir()
     with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: .* model_type 'distilbert'"):
-        prepare_model(str(other), None, output, demo_seed=0, threads=1)
+        prepare_model(str(other), None, output)
     assert not (output / "model.safetensors").exists(), "refused before copying the weights"
 
 
@@ -83,7 +83,7 @@ def test_bert_without_a_question_answering_head_is_refused(tiny_model_dir, tmp_p
     output = tmp_path / "out"
     output.mkdir()
     with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: its weights have no qa_outputs"):
-        prepare_model(str(masked_lm), None, output, demo_seed=0, threads=1)
+        prepare_model(str(masked_lm), None, output)
     assert not (output / "model.safetensors").exists()
 
 
@@ -98,7 +98,7 @@ def test_pytorch_bin_weights_are_converted_to_safetensors(tiny_model_dir, tmp_pa
     copy_tokenizer(tiny_model_dir, source)
     output = tmp_path / "out"
     output.mkdir()
-    prepare_model(str(source), None, output, demo_seed=0, threads=1)
+    prepare_model(str(source), None, output)
     converted = load_file(output / "model.safetensors")
     for name, tensor in original.state_dict().items():
         assert torch.equal(converted[name], tensor), name
@@ -120,7 +120,6 @@ def test_unreachable_hub_fails_fast_naming_the_offline_alternatives(tmp_path):
             str(REPO / "scripts" / "prepare_model.py"),
             "params.model=deepset/bert-base-cased-squad2",
             "params.revision=main",
-            "params.demo_seed=0",
             f"output.model={output}",
             f"log.log={tmp_path / 'model.log'}",
         ],

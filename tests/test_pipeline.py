@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 from compare_with_tutorial import compare
@@ -21,7 +22,11 @@ from conftest import (
     write_config,
 )
 
+from bertscope.attention_figures import FIGURES as ATTENTION_FIGURES
 from bertscope.tables import SCHEMAS
+
+# The real pipeline end to end (and its report in Chromium): minutes; `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
 
 N_STEPS = 20
 TARGETS = ("start", "end")
@@ -60,6 +65,7 @@ EXAMPLE_FIGURES = [
         for target in TARGETS
         for ext in ("png", "pdf")
     ),
+    *(f"{stem}.{ext}" for stem in ATTENTION_FIGURES for ext in ("png", "pdf")),
 ]
 
 
@@ -77,7 +83,7 @@ def test_every_table_and_figure_is_produced(run_dir):
 
 def test_cross_example_summary_is_produced(run_dir):
     summary = run_dir / "results" / "figures" / "_summary"
-    for stem in ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas"):
+    for stem in ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas", "attention_conductance_by_head"):
         for ext in ("png", "pdf"):
             assert (summary / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
     page = (summary / "examples.html").read_text()
@@ -186,10 +192,13 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "embedding_lig": 1,
         "subembedding_lig": 1,
         "layer_conductance": 3,
+        "attention": 3,
         "tables": 1,
+        "attention_tables": 1,
         "table_datasets": 1,
         "example_figures": 1,
         "summary_figures": 1,
+        "attention_summary": 1,
         "table_previews": 1,
         "provenance": 1,
     }
@@ -415,3 +424,57 @@ def test_every_layer_in_one_job_plans_one_conductance_job_per_batch_in_either_pr
     assert tutorial["layer_conductance"] == 1 and "path_attribution" not in tutorial
     corrected = dry_run_jobs(run_dir, "--config", "layers_per_job=all", "procedure=corrected")
     assert corrected["path_attribution"] == 1 and "layer_conductance" not in corrected
+
+
+def test_part2_tables_equal_the_notebooks_procedure(run_dir, tiny_model_dir):
+    from tutorial_part2_procedure import run_part2
+
+    n_steps = int(table_metadata(run_dir, "attention_matrices")[b"bertscope.n_steps"])
+    port = run_part2(tiny_model_dir, TUTORIAL_EXAMPLE["question"], TUTORIAL_EXAMPLE["context"], n_steps=n_steps)
+    length, last = len(port["tokens"]), port["layer"] + 1
+    matrices = read_table(run_dir, "attention_matrices").query("example == 'tutorial'")
+    assert set(matrices.loc[matrices["head"].notna(), "layer"]) == {last}, "per-head rows for the last layer only"
+
+    def stacked(quantity, by):
+        rows = matrices[matrices["quantity"] == quantity].sort_values([by, "from_index", "to_index"])
+        return rows["value"].to_numpy().reshape(-1, length, length)
+
+    expected = {
+        ("attention", "head"): port["attention"],
+        ("conductance_start", "head"): port["attn_conductance_start"],
+        ("conductance_end", "head"): port["attn_conductance_end"],
+        ("alpha_value_norm", "head"): port["alpha_f_x_norm"],
+        ("attention_head_norm", "layer"): port["attention_head_norm"],
+        ("conductance_start_head_norm", "layer"): port["attn_conductance_head_norm_start"],
+        ("conductance_end_head_norm", "layer"): port["attn_conductance_head_norm_end"],
+        ("summed_alpha_value_norm", "layer"): port["summed_alpha_f_x_norm"],
+    }
+    for (quantity, by), values in expected.items():
+        np.testing.assert_allclose(stacked(quantity, by), values, rtol=1e-5, atol=1e-6 * np.abs(values).max())
+    norms = (
+        read_table(run_dir, "value_norms").query("example == 'tutorial'").sort_values(["layer", "head", "token_index"])
+    )
+    np.testing.assert_allclose(
+        norms["value_norm"].to_numpy().reshape(port["f_x_norm"].shape), port["f_x_norm"], rtol=1e-5
+    )
+    word_input = read_table(run_dir, "word_input_conductance").query("example == 'tutorial'")
+    for target in TARGETS:
+        rows = word_input[word_input["target"] == target].sort_values(["layer", "token_index"])
+        values = rows["attribution"].to_numpy().reshape(-1, length)
+        np.testing.assert_allclose(values, port[f"layer_attrs_{target}"], rtol=1e-5, atol=1e-7)
+    heads = read_table(run_dir, "attention_heads").query("example == 'tutorial' and layer == @last")
+    frobenius = np.linalg.norm(port["attn_conductance_start"], axis=(1, 2))
+    np.testing.assert_allclose(heads.sort_values("head")["conductance_norm_start"], frobenius, rtol=1e-5)
+
+
+def test_attention_can_be_switched_off_and_its_layer_moved_rerunning_only_part2(run_dir):
+    refused = snakemake(run_dir, "-n", "--config", "attention=false")
+    assert refused.returncode != 0 and "True or False after --config" in refused.stderr
+    off = dry_run_jobs(run_dir, "--config", "attention=False")
+    assert not {"attention", "attention_tables", "attention_summary"} & set(off)
+    moved = dry_run_jobs(run_dir, "--config", "attention_layer=1")
+    assert moved["attention"] == 2, "the old and the new chosen layer's groups"
+    assert not {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "tables"} & set(moved)
+    completed = snakemake(run_dir, "-n", "--config", "attention_layer=4")
+    assert completed.returncode != 0
+    assert "attention_layer': 4, but the model has 3 encoder layers" in completed.stderr

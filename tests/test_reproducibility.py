@@ -15,6 +15,9 @@ from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model, read_table, snake
 
 from bertscope.tables import SCHEMAS
 
+# Cold runs of the pipeline: minutes; `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 TABLE_TARGETS = ["results/tables/datasets.json"]
 
 

@@ -177,6 +177,7 @@ def test_slurm_profile_reads_partition_account_and_gpu_settings_from_the_environ
 PROVIDED_GPUS = r'Provided resources:.*\bgpu=(?:Resource\("gpu", )?{count}\b'
 
 
+@pytest.mark.slow
 def test_local_profile_offers_one_gpu_unless_told_otherwise(tmp_path, tiny_model_dir):
     workdir = write_config(tmp_path / "run", tiny_model_dir)
     completed = snakemake(workdir, "--profile", str(LOCAL_PROFILE), "results/model")
@@ -228,6 +229,7 @@ def slurm_cluster():
             subprocess.run(["bash", str(STOP_SLURM), *started], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
     workdir = write_config(tmp_path / "run", tiny_model_dir)
     began = time.monotonic()
@@ -280,6 +282,7 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
         assert tres == ({"gres:gpu:1"} if rule in GPU_RULES else {"N/A"}), (rule, tres)
 
 
+@pytest.mark.slow
 def test_slurm_profile_bundles_the_short_per_batch_jobs(tmp_path, tiny_model_dir):
     workdir = write_config(tmp_path / "run", tiny_model_dir, examples_per_job=1, figure_examples="all")
     examples = {f"q{index}": TUTORIAL_EXAMPLE for index in range(3)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.patches import PathPatch
 
 from bertscope import TARGETS, BertscopeError
+from bertscope.figures import MIN_BOX_POINTS, number_label, power_of_ten, symmetric_scale
 from bertscope.summary import (
     CATEGORIES,
     dataset_parts,
@@ -205,6 +208,10 @@ def test_heatmap_has_one_row_per_layer_in_each_panel(tables):
         assert [label.get_text() for label in ax.get_yticklabels()] == [str(n) for n in range(1, LAYERS + 1)]
         assert len(ax.get_xticklabels()) == len(CATEGORIES)
     assert panels[0].get_ylabel() == "Layers"
+    (colour_bar,) = [ax for ax in fig.axes if ax.get_ylabel() == "Mean summed attribution"]
+    grids = mean_layer_attribution(layer_rows(tables), pd.read_parquet(tables["predictions"]))
+    limit, ticks = symmetric_scale(np.concatenate([grid.to_numpy().ravel() for grid in grids.values()]))
+    assert list(colour_bar.get_yticks()) == ticks and colour_bar.get_ylim() == (-limit, limit)
 
 
 def test_entropy_medians_and_band_are_numpy_statistics(tables):
@@ -253,6 +260,12 @@ def test_convergence_figure_counts_every_attribution(tables):
     ]
     median = [line for line in ax.get_lines() if line.get_label().startswith("median")]
     assert len(median) == 1 and median[0].get_xdata()[0] == pytest.approx(np.median(deltas["delta"].abs()))
+    assert median[0].get_label() == f"median |delta| = {number_label(np.median(deltas['delta'].abs()))}"
+    fig.canvas.draw()
+    labels = [label.get_text() for label in ax.get_xticklabels()]
+    assert len(labels) >= 2 and all(re.fullmatch("10[⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", label) for label in labels), labels
+    assert ax.get_xlim() == (ax.get_xticks()[0], ax.get_xticks()[-1]), "the axis runs from a power of ten to one"
+    assert all(ax.get_xlim()[0] <= value <= ax.get_xlim()[1] for value in deltas["delta"].abs())
 
 
 def test_zero_deltas_use_a_symmetric_log_scale(tmp_path):
@@ -261,7 +274,15 @@ def test_zero_deltas_use_a_symmetric_log_scale(tmp_path):
     paths = build_tables(tmp_path / "tables", EXAMPLES, zero_delta=True)
     deltas = pd.read_parquet(paths["convergence_deltas"])
     assert (deltas["delta"] == 0).any()
-    assert delta_figure(delta_magnitudes(deltas), len(EXAMPLES)).axes[0].get_xscale() == "symlog"
+    fig = delta_figure(delta_magnitudes(deltas), len(EXAMPLES))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "symlog"
+    fig.canvas.draw()
+    labels = [label.get_text() for label in ax.get_xticklabels()]
+    assert labels[0] == "0" and all(re.fullmatch("10[⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", label) for label in labels[1:]), labels
+    smallest = deltas.loc[deltas["delta"] != 0, "delta"].abs().min()
+    assert ax.get_xticks()[1] <= smallest < 10 * ax.get_xticks()[1], "linear below the smallest delta's decade"
+    assert ax.get_xlabel().endswith(f"linear below {power_of_ten(ax.get_xticks()[1])})")
     run(paths, tmp_path / "figures")
 
 
@@ -378,3 +399,21 @@ def test_convergence_figure_draws_every_point_up_to_the_limit(tables):
         "layer": 2 * LAYERS * len(EXAMPLES),
     }
     assert "random sample" not in ax.get_title()
+
+
+@pytest.mark.parametrize(("which", "boxed"), [("tables", 3), ("one_example_tables", 1)])
+def test_convergence_boxes_only_sources_of_five_attributions_or_more(which, boxed, request):
+    from plot_summary import delta_figure
+
+    tables = request.getfixturevalue(which)
+    magnitudes = delta_magnitudes(pd.read_parquet(tables["convergence_deltas"]))
+    counts = magnitudes["source"].value_counts()
+    assert (counts >= MIN_BOX_POINTS).sum() == boxed
+    ax = delta_figure(magnitudes, magnitudes["example"].nunique()).axes[0]
+    boxes = [patch for patch in ax.patches if isinstance(patch, PathPatch)]
+    assert len(boxes) == boxed
+    rows = sorted(np.rint(box.get_path().vertices[:, 1].mean()) for box in boxes)
+    sources = list(dict.fromkeys(magnitudes["source"]))
+    assert [sources[int(row)] for row in rows] == [s for s in sources if counts[s] >= MIN_BOX_POINTS]
+    drawn = scatter_points_per_source(ax, sources)
+    assert drawn == counts.to_dict(), "every attribution is a point, boxed or not"

@@ -55,7 +55,7 @@ def activation_memory_budget(device: torch.device) -> float:
     return AUTO_BATCH_MEMORY_BYTES
 
 
-def _batch_size(model, tensors, internal_batch_size, min_points: int = 2) -> int:
+def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2) -> int:
     if internal_batch_size in (None, "auto"):
         ids = tensors["input_ids"]
         budget = activation_memory_budget(ids.device)
@@ -76,7 +76,7 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"
         ),
         target=TARGET_COLUMNS,
         n_steps=n_steps,
-        internal_batch_size=_batch_size(model, tensors, internal_batch_size),
+        internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
     )
     return attributions.detach(), delta.detach()
@@ -102,7 +102,7 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="au
         additional_forward_args=(per_target(tensors["attention_mask"]),),
         target=TARGET_COLUMNS,
         n_steps=n_steps,
-        internal_batch_size=_batch_size(model, tensors, internal_batch_size),
+        internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
     )
     return {
@@ -168,7 +168,7 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
         additional_forward_args=(mask,),
         target=TARGET_COLUMNS,
         n_steps=conductance_differences(n_steps, procedure),
-        internal_batch_size=_batch_size(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
+        internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
     )
     return results, (inputs, baselines), _output_difference(forward, inputs, baselines, mask)
 

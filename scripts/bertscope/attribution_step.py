@@ -11,15 +11,16 @@ from bertscope.tensor_io import BatchFile
 log = logging.getLogger("bertscope")
 
 
-def attribution_job(smk):
+def attribution_job(smk, attention_weights: bool = False):
     """What every attribution step starts with: torch set up, the model on the device, and the batch's examples.
+    ``attention_weights``: load the model so that it returns them (:func:`~bertscope.model.load_model`).
 
     Returns the model, the device's name, and an iterator of (example id, its tensors on the device, its inputs
     record), read one example at a time and logged as it goes (``example 3 of 64``).
     """
     configure_torch(smk.threads)
     device = resolve_device(smk.params.device)
-    model = load_model(smk.input.model, device)
+    model = load_model(smk.input.model, device, attention_weights)
     inputs = BatchFile(smk.input.inputs, framework="pt", device=str(device))
     examples = list(smk.params.examples)
 

@@ -99,10 +99,14 @@ class SharedPassLayerIntegratedGradients(LayerIntegratedGradients):
         return gradient_func
 
 
-def _only_output(saved_per_device: dict) -> torch.Tensor:
-    """The one output tensor captum's hook saved for a layer, on the one device the model runs on."""
-    ((layer_output,),) = saved_per_device.values()
-    return layer_output
+def _saved_output(saved_per_device: dict, index: int | None) -> torch.Tensor:
+    """The output tensor captum's hook saved for a layer, on the one device the model runs on: the only one, or
+    element ``index`` of a tuple output."""
+    (outputs,) = saved_per_device.values()
+    if index is None:
+        (layer_output,) = outputs
+        return layer_output
+    return outputs[index]
 
 
 class MultiLayerConductance(LayerConductance):
@@ -114,15 +118,19 @@ class MultiLayerConductance(LayerConductance):
     ``LayerConductance._attribute``, on detached activations. ``attribute`` (chunking over path points included)
     is captum's and returns a tuple with one tensor per layer.
 
+    ``output_indices`` picks, per layer, one element of a tuple output (``None``: the layer's only output), e.g.
+    the attention probabilities of a self-attention module, which returns (context, probabilities).
+
     With ``integrate_inputs``, the same backward passes also give the gradients with respect to the inputs, and
     ``attribute`` appends, per input, their sum over the path points weighted by the method's step sizes: times
     (input − baseline), that is Integrated Gradients of the inputs over the same points, with no second pass.
     captum's chunks share their boundary point; each point enters that sum once.
     """
 
-    def __init__(self, forward_func, layers, integrate_inputs: bool = False):
+    def __init__(self, forward_func, layers, integrate_inputs: bool = False, output_indices=None):
         super().__init__(forward_func, layers)
         self.integrate_inputs = integrate_inputs
+        self.output_indices = output_indices or [None] * len(layers)
         self._last_alpha = None
 
     def attribute(self, inputs, baselines=None, *args, n_steps=50, method="gausslegendre", **kwargs):
@@ -171,7 +179,9 @@ class MultiLayerConductance(LayerConductance):
                 forward_hook_with_return=True,
                 require_layer_grads=True,
             )
-            layer_outputs = tuple(_only_output(saved[layer]) for layer in self.layer)
+            layer_outputs = tuple(
+                _saved_output(saved[layer], index) for layer, index in zip(self.layer, self.output_indices, strict=True)
+            )
             wrt = layer_outputs + (path_values if self.integrate_inputs else ())
             gradients = gradients_per_target(output, wrt)
         attributions = []

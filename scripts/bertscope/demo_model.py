@@ -1,9 +1,14 @@
-"""Build a small, offline BERT question-answering model for the Captum tutorial example.
+"""Train the small, offline BERT question-answering model shipped as the demo model (models/demo).
 
 The Captum tutorial "Interpreting BERT Models (Part 1)" explains a SQuAD fine-tuned bert-base-cased model, which
 cannot be downloaded here. This module trains a stand-in instead: a 12-layer, narrow `BertForQuestionAnswering` on
 generated extractive-QA data, with a cased WordPiece vocabulary that tokenizes the tutorial's text exactly like
 bert-base-cased does ("empower" becomes "em ##power").
+
+The pipeline never runs it: training amplifies floating-point differences between processors and thread counts,
+so a build is bit-identical for one seed and thread count on one machine only. It ran once; its files are shipped
+in models/demo with their sha256 (bertscope.demo_files), and `model: demo` copies them. `make demo-model`
+(scripts/build_demo_model.py) rebuilds them.
 
 Each generated context holds one fact, "It is ADJ to TARGET VERB_PHRASE [because REASON].", among filler sentences;
 a "What is ADJ to TARGET?" question asks for the verb phrase and a "Why is it ADJ to TARGET?" question for the reason.
@@ -13,6 +18,7 @@ The model must therefore read the question's wh-word, but it never has to pick b
 
 from __future__ import annotations
 
+import logging
 import random
 import statistics
 import string
@@ -71,11 +77,14 @@ _NUM_HELDOUT = 300
 # The tutorial example is repeated so that the model reliably gets it right for any seed.
 _TUTORIAL_REPEATS = 20
 
+log = logging.getLogger("bertscope")
+
 _TRAIN_STEPS = 500
 _BATCH_SIZE = 32
 _LEARNING_RATE = 1e-3
 _WARMUP_FRACTION = 0.1
 _FINAL_LOSS_WINDOW = 50
+_PROGRESS_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,9 @@ def _train(model: BertForQuestionAnswering, data: dict[str, torch.Tensor], seed:
         optimizer.step()
         scheduler.step()
         losses.append(loss.item())
+        if len(losses) % _PROGRESS_EVERY == 0 or len(losses) == steps:
+            window = losses[-_PROGRESS_EVERY:]
+            log.info("training step %d of %d: mean loss %.3f", len(losses), steps, statistics.fmean(window))
     model.eval()
     return losses
 

@@ -4,14 +4,26 @@ heatmaps, per-token box plots, attribution densities and entropies. ``plot_examp
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib import colormaps
 
 from bertscope import TARGETS
-from bertscope.figures import add_footer, explained_token, html_page, new_figure, save_figure, write_text
+from bertscope.figures import (
+    add_footer,
+    draw_boxes,
+    explained_token,
+    html_page,
+    new_figure,
+    save_figure,
+    symmetric_scale,
+    token_label,
+    write_text,
+)
 from bertscope.tables import DENSITY_BINS, attribution_pmf
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -129,14 +141,19 @@ def table_page(table: pd.DataFrame, target: str, footer: str) -> str:
 # Every layer's conductance summary over the tokens
 
 
-def heatmap(attributions: pd.DataFrame, target: str):
+def figure_title(what: str, target: str, example: str) -> str:
+    """Every example figure's title: what it shows, then the target position and the example."""
+    return f"{what}\n{target} position · example {example}"
+
+
+def heatmap(attributions: pd.DataFrame, target: str, example: str):
     """Layers (1..N, from the data) by tokens, coloured by the summarised conductance on a scale centred at 0."""
     rows = attributions[attributions["target"] == target]
     grid = rows.pivot(index="layer", columns="token_index", values="attribution").sort_index().sort_index(axis=1)
     tokens = rows.drop_duplicates("token_index").set_index("token_index")["token"].astype(str)
     layers = [int(layer) for layer in grid.index]
-    limit = float(abs(grid).max().max()) or 1.0
-    fig, ax = new_figure(max(6.0, 0.3 * grid.shape[1] + 2.5), max(3.0, 0.35 * len(layers) + 2.2))
+    limit, ticks = symmetric_scale(grid.to_numpy(float))
+    fig, ax = new_figure(max(6.0, 0.3 * grid.shape[1] + 2.5), max(3.0, 0.35 * len(layers) + 2.4))
     sns.heatmap(
         grid.to_numpy(float),
         ax=ax,
@@ -144,14 +161,18 @@ def heatmap(attributions: pd.DataFrame, target: str):
         center=0,
         vmin=-limit,
         vmax=limit,
-        xticklabels=tokens[grid.columns].tolist(),
+        xticklabels=[token_label(tokens[index], index) for index in grid.columns],
         yticklabels=layers,
         linewidths=0.2,
-        cbar_kws={"label": "Attribution", "shrink": 0.9},
+        cbar_kws={
+            "label": "Attribution (hidden-dimension sum, L2-normalised over tokens)",
+            "shrink": 0.9,
+            "ticks": ticks,
+        },
     )
     ax.tick_params(axis="x", labelrotation=90)
     ax.tick_params(axis="y", labelrotation=0)
-    ax.set(xlabel="Tokens", ylabel="Layers", title=f"Layer conductance, {target} position")
+    ax.set(xlabel="Tokens", ylabel="Layers", title=figure_title("Layer conductance per token", target, example))
     return fig
 
 
@@ -159,25 +180,35 @@ def heatmap(attributions: pd.DataFrame, target: str):
 # The explained token's per-dimension conductance in every layer
 
 
-def boxplot(distributions: pd.DataFrame, target: str):
-    """One box per layer (1..N, from the data) of the conductance over the hidden dimensions."""
+def explained_rows(distributions: pd.DataFrame, target: str) -> tuple[pd.DataFrame, str, list[int]]:
+    """The explained token's rows for ``target`` in layer and dimension order, its label, and its layers."""
     rows = distributions[distributions["target"] == target].sort_values(["layer", "dim"])
-    token, index = explained_token(rows)
-    layers = sorted(rows["layer"].unique())
+    return rows, token_label(*explained_token(rows)), sorted(int(layer) for layer in rows["layer"].unique())
+
+
+def boxplot(distributions: pd.DataFrame, target: str, example: str):
+    """One box per layer (1..N, from the data) of the conductance over the hidden dimensions; a layer of fewer
+    than ``figures.MIN_BOX_POINTS`` dimensions shows its points instead."""
+    rows, token, layers = explained_rows(distributions, target)
+    groups = [rows.loc[rows["layer"] == layer, "attribution"].to_numpy(float) for layer in layers]
     fig, ax = new_figure(max(6.0, 0.55 * len(layers) + 2.5), 4.5)
     ax.axhline(0, color="0.6", linewidth=0.8, zorder=0)
-    ax.boxplot(
-        [rows.loc[rows["layer"] == layer, "attribution"].to_numpy(float) for layer in layers],
-        tick_labels=[str(layer) for layer in layers],
+    unboxed = draw_boxes(
+        ax,
+        groups,
+        layers,
         patch_artist=True,
         boxprops={"facecolor": "#9ebcda", "edgecolor": "0.25"},
         medianprops={"color": "0.1"},
         flierprops={"markersize": 3, "markerfacecolor": "0.4", "markeredgecolor": "none"},
     )
+    for i in unboxed:
+        ax.scatter(np.full(len(groups[i]), layers[i]), groups[i], s=14, color="0.25", zorder=3)
+    ax.set_xticks(layers)
     ax.set(
         xlabel="Layers",
-        ylabel="Attribution",
-        title=f"Conductance of token '{token}' ({index}) per layer, {target} position",
+        ylabel="Attribution (conductance per hidden dimension)",
+        title=figure_title(f"Conductance of token {token} per layer", target, example),
     )
     return fig
 
@@ -185,53 +216,95 @@ def boxplot(distributions: pd.DataFrame, target: str):
 # ---------------------------------------------------------------------------------------------------------------------
 # The explained token's attribution mass function, total attribution and entropy per layer
 
+RIDGE_HEIGHT = 0.85
+"""Height of a ridge's peak, in rows of the ridgeline figure: below 1, so that ridges never overlap."""
 
-def density(distributions: pd.DataFrame, target: str):
-    """One line per layer: the tutorial's 100-bin histogram density normalised to a mass function, by bin index."""
-    rows = distributions[distributions["target"] == target].sort_values(["layer", "dim"])
-    token, index = explained_token(rows)
-    layers = sorted(rows["layer"].unique())
-    colours = colormaps["viridis"](np.linspace(0, 0.9, len(layers)))
-    fig, ax = new_figure(9.0, 4.5)
-    for layer, colour in zip(layers, colours, strict=True):
+
+def mass_function(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The tutorial's mass function of one layer's values and its bin edges in attribution units: 100 equal bins
+    over the values' range. Values that are all equal make one bin at that value (numpy would spread them over
+    the value ± 0.5)."""
+    if values.min() == values.max():
+        return np.ones(1), np.full(2, values[0])
+    return attribution_pmf(values), np.histogram_bin_edges(values, bins=DENSITY_BINS)
+
+
+def density(distributions: pd.DataFrame, target: str, example: str):
+    """A ridgeline of the explained token's attribution mass function, one ridge per layer (layer 1 on top) on a
+    common attribution axis, each ridge scaled to its own peak, which is written at its right."""
+    rows, token, layers = explained_rows(distributions, target)
+    fig, ax = new_figure(9.0, max(4.0, 0.42 * len(layers) + 2.0))
+    ax.axvline(0, color="0.85", linewidth=0.8, linestyle=":", zorder=0)
+    colours = colormaps["viridis"](np.linspace(0, 0.85, len(layers)))
+    at_right = ax.get_yaxis_transform()
+    ax.text(1.01, len(layers) - 0.2, "peak mass", transform=at_right, fontsize=8, va="bottom")
+    for row, (layer, colour) in enumerate(zip(layers, colours, strict=True)):
         values = rows.loc[rows["layer"] == layer, "attribution"].to_numpy(float)
-        ax.plot(np.arange(DENSITY_BINS), attribution_pmf(values), color=colour, linewidth=1.2, label=f"Layer {layer}")
+        mass, edges = mass_function(values)
+        base = len(layers) - 1 - row
+        heights = mass / mass.max() * RIDGE_HEIGHT
+        ax.stairs(base + heights, edges, baseline=base, fill=True, color=colour, alpha=0.45, linewidth=0)
+        ax.stairs(base + heights, edges, baseline=base, color=colour, linewidth=1.0)
+        ax.text(1.01, base, f"{mass.max():.3f}", transform=at_right, fontsize=8, va="bottom")
+        if len(mass) == 1:
+            ax.annotate(
+                f"all {len(values)} values = {edges[0]:.3g}",
+                (edges[0], base + RIDGE_HEIGHT / 2),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+    ax.set_yticks(np.arange(len(layers)) + RIDGE_HEIGHT / 3, [str(layer) for layer in reversed(layers)])
+    ax.set_ylim(-0.15, len(layers) - 0.1)
+    ax.spines["left"].set_visible(False)
+    ax.tick_params(axis="y", length=0)
     ax.set(
-        xlabel="Bins",
-        ylabel="Density",
-        xlim=(0, DENSITY_BINS - 1),
-        title=f"Attribution mass function of token '{token}' ({index}) per layer, {target} position",
+        xlabel="Attribution (conductance per hidden dimension)",
+        ylabel="Layers",
+        title=figure_title(
+            f"Attribution mass function of token {token} per layer\n"
+            f"(a {DENSITY_BINS}-bin histogram over each layer's range, normalised to sum to 1)",
+            target,
+            example,
+        ),
     )
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncols=1 + len(layers) // 13)
     return fig
 
 
-def entropy(summary: pd.DataFrame, token: str, index: int, target: str):
-    """Total attribution per layer; marker area is entropy × 100, as in the tutorial, and each is labelled."""
+def entropy(summary: pd.DataFrame, distributions: pd.DataFrame, target: str, example: str):
+    """Two panels over the layers: the explained token's total attribution, and the entropy of its mass function
+    on an axis from 0 to the largest entropy its values can have, log2 of min(bins, hidden dimensions)."""
     rows = summary[summary["target"] == target].sort_values("layer")
-    layers = rows["layer"].to_numpy(int)
-    totals, entropies = rows["total_attribution"].to_numpy(float), rows["entropy"].to_numpy(float)
-    sizes = entropies * 100
-    fig, ax = new_figure(max(6.0, 0.55 * len(layers) + 2.5), 4.5)
-    ax.scatter(layers, totals, s=sizes, color="#4c72b0", alpha=0.7, edgecolor="white", linewidth=0.6)
-    for layer, total, bits, size in zip(layers, totals, entropies, sizes, strict=True):
-        ax.annotate(
-            f"{bits:.2f}",
-            (layer, total),
-            xytext=(0, np.sqrt(size) / 2 + 3),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
-    ax.set_xticks(layers)
-    ax.margins(x=0.08, y=0.25)
-    ax.set(
-        xlabel="Layers",
-        ylabel="Total attribution",
-        title=f"Total attribution of token '{token}' ({index}) per layer, {target} position\n"
-        "(marker size and label: entropy in bits)",
+    explained, token, layers = explained_rows(distributions, target)
+    dimensions = int(explained.groupby("layer").size().max())
+    largest = float(np.log2(min(DENSITY_BINS, dimensions)))
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(max(6.0, 0.55 * len(layers) + 2.5), 5.5), sharex=True, layout="constrained"
     )
+    top.axhline(0, color="0.6", linewidth=0.8, zorder=0)
+    top.plot(rows["layer"], rows["total_attribution"], marker="o", color="#4c72b0")
+    bottom.plot(rows["layer"], rows["entropy"], marker="o", color="#55a868", clip_on=False, zorder=3)
+    bottom.axhline(largest, color="0.4", linestyle="--", linewidth=0.9)
+    bottom.annotate(
+        f"largest possible: log₂ {min(DENSITY_BINS, dimensions)} = {largest:.2f} bits",
+        (1, largest),
+        xycoords=("axes fraction", "data"),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="0.3",
+    )
+    bottom.set_ylim(0, largest * 1.15)
+    bottom.set_xticks(layers)
+    top.set(
+        ylabel="Total attribution",
+        title=figure_title(f"Total attribution and entropy of token {token} per layer", target, example),
+    )
+    bottom.set(xlabel="Layers", ylabel="Entropy (bits)")
+    fig.align_ylabels()
     return fig
 
 
@@ -250,11 +323,10 @@ def figure_footer(model: str, n_steps: int, procedure: str, example: str) -> str
 
 def draw_example(frames: dict[str, pd.DataFrame], directory, formats: list[str], footer: str) -> None:
     """Write one example's figures and pages into ``directory`` from its rows of each table (``frames``)."""
-    from pathlib import Path
-
     directory = Path(directory)
     attributions, distributions = frames["token_attributions"], frames["token_distributions"]
     prediction = frames["predictions"].iloc[0]
+    example = str(prediction["example"])
     by_source = {source: attributions[attributions["source"] == source] for source in ("embeddings", *COLUMNS)}
     layers = attributions[attributions["source"] == "layer"]
     for target in TARGETS:
@@ -266,12 +338,11 @@ def draw_example(frames: dict[str, pd.DataFrame], directory, formats: list[str],
         table = top_table(by_source, target)
         write_text(directory / f"top5_{target}.csv", table.to_csv(index=False))
         write_text(directory / f"top5_{target}.html", table_page(table, target, footer))
-        token, index = explained_token(distributions[distributions["target"] == target])
         drawn = {
-            "conductance_heatmap": heatmap(layers, target),
-            "token_conductance_boxplot": boxplot(distributions, target),
-            "attribution_density": density(distributions, target),
-            "attribution_entropy": entropy(frames["layer_summary"], token, index, target),
+            "conductance_heatmap": heatmap(layers, target, example),
+            "token_conductance_boxplot": boxplot(distributions, target, example),
+            "attribution_density": density(distributions, target, example),
+            "attribution_entropy": entropy(frames["layer_summary"], distributions, target, example),
         }
         for name, fig in drawn.items():
             add_footer(fig, footer)

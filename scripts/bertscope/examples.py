@@ -5,8 +5,8 @@ with an optional ``answer_start``) or SQuAD-style ``answers`` (``{"text": [...],
 is taken); ``token_to_explain`` is optional and other keys are ignored. A ``.json`` file is in SQuAD format; each
 answerable question becomes an example. Unanswerable questions (``is_impossible`` or no answers) are skipped.
 
-Ids become file names, so they are sanitised to ``[A-Za-z0-9][A-Za-z0-9._-]*`` and kept unique. The Snakefile imports
-this module while it parses, so it uses the standard library only.
+Ids become file names, so a file's ids are sanitised into valid example ids (see :func:`check_example_id`) and kept
+unique. The Snakefile imports this module while it parses, so it uses the standard library only.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ FILE_FIELD = "examples_file"
 ID_MAX_LENGTH = 100
 """Ids name files and folders (a batch of two: 2 ids and '..'), which most file systems cap at 255 bytes."""
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_NOT_ID_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
+"""What an example id is, the one definition: letters, digits, '.', '_' and '-', starting with a letter or digit.
+The config's ids are checked against it (:func:`check_example_id`, for the schema leaves ids to it), and an examples
+file's ids are made to fit it (:func:`_sanitised_id`)."""
 _PERIODIC_END = re.compile(r"(?P<unit>.+?)(?P=unit){19,}$")
 """An ending that repeats one text 20 times or more: Snakemake refuses such a wildcard value (a runaway rule)."""
-_ID_START = re.compile(r"[A-Za-z0-9]")
 _JSONL_FIX = 'write one JSON object per line: {"id": ..., "question": ..., "context": ..., "answer": ...}'
 _SQUAD_FIX = (
     'give a SQuAD v1.1/v2.0 file ({"version": ..., "data": [{"paragraphs": [{"context": ..., "qas": [...]}]}]}), '
@@ -292,8 +293,9 @@ def _read_text(path: Path) -> str:
 def _sanitised_id(raw_id: str, taken) -> str:
     """``raw_id`` with characters not allowed in an example id replaced by '_', at most :data:`ID_MAX_LENGTH`
     characters (room left for a numeric suffix), unique among ``taken``."""
-    base = _NOT_ID_CHARACTER.sub("_", raw_id)
-    if not _ID_START.match(base):
+    # A character an id may hold after its first is one that "0" followed by it makes an id.
+    base = "".join(char if _ID.fullmatch(f"0{char}") else "_" for char in raw_id)
+    if not _ID.match(base):
         base = f"id{base}"
     base = base[: ID_MAX_LENGTH - 8]
     candidate, number = base, 2
@@ -358,15 +360,25 @@ def _visible(text: str) -> bool:
 
 
 def check_example_id(example_id) -> None:
-    """An id names files and folders: letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    """An id names files and folders: at most :data:`ID_MAX_LENGTH` of the characters :data:`_ID` allows."""
     fix = (
         f"use at most {ID_MAX_LENGTH} letters, digits, '.', '_' and '-', starting with a letter or digit "
         "(no spaces or line breaks)"
     )
-    if not isinstance(example_id, str) or not _ID.fullmatch(example_id):
-        raise BertscopeError(f"example id {example_id!r} is not a valid id. Fix: {fix}")
+    if not isinstance(example_id, str) or not example_id:
+        raise BertscopeError(f"example id {example_id!r} is not a valid id (ids are non-empty text). Fix: {fix}")
     if len(example_id) > ID_MAX_LENGTH:
-        raise BertscopeError(f"example id '{example_id[:40]}…' has {len(example_id)} characters. Fix: {fix}")
+        raise BertscopeError(f"example id {example_id[:40]!r}… is too long ({len(example_id)} characters). Fix: {fix}")
+    valid = _ID.match(example_id)
+    end = valid.end() if valid else 0
+    if end < len(example_id):
+        char = example_id[end]
+        problem = (
+            f"starts with {char!r}, not a letter or digit"
+            if end == 0
+            else f"holds {char!r} (character {end + 1}), which an id may not hold"
+        )
+        raise BertscopeError(f"example id {example_id!r} {problem}. Fix: {fix}")
     periodic = _PERIODIC_END.search(example_id)
     if periodic:
         raise BertscopeError(

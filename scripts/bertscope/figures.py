@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter
 from matplotlib.transforms import ScaledTranslation
 
 from bertscope import BertscopeError
@@ -62,6 +65,70 @@ def explained_token(frame: pd.DataFrame) -> tuple[str, int]:
         raise BertscopeError(f"expected one explained token, found {found}. Fix: rebuild token_distributions")
     token, index = pairs.iloc[0]
     return str(token), int(index)
+
+
+MIN_BOX_POINTS = 5
+"""A box summarises at least this many values; a group of fewer is drawn as its points."""
+
+ROUND_LIMITS = (1.0, 1.2, 1.6, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+"""Colour scale limits, times a power of ten: each, and its half, reads as a short tick label."""
+
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def token_label(token: str, index: int) -> str:
+    """A token as figures label it, its index as a subscript (``to₁₄``), so that repeated tokens differ."""
+    return f"{token}{str(index).translate(_SUBSCRIPT)}"
+
+
+def superscript(power: int) -> str:
+    """10 to ``power`` as plain text (``10⁻³``): the style has no mathtext."""
+    return "10" + str(power).translate(_SUPERSCRIPT)
+
+
+def power_of_ten(value: float, _position=None) -> str:
+    """A log-axis tick label: 0, or the power of ten ``value`` is, as :func:`superscript` writes it."""
+    return "0" if value == 0 else superscript(round(np.log10(abs(value))))
+
+
+def number_label(value: float) -> str:
+    """A number in running text, three significant digits: ``0.0123``, ``4.56``, ``1.23 × 10⁻⁴``; never ``e-04``."""
+    if value == 0 or 1e-2 <= abs(value) < 999.5:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa} × {superscript(int(exponent))}"
+
+
+def decade_axis(axis, low: float, high: float, zero: bool = False) -> None:
+    """A log (or, with ``zero``, symmetric log) axis from the power of ten at or below ``low`` (or from 0) to the
+    one at or above ``high``, ``0 < low <= high``, with a tick labelled alike at 0 and at every power of ten."""
+    first, last = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
+    ticks = [10.0**power for power in range(first, max(last, first + 1) + 1)]
+    axis.set_major_locator(FixedLocator([0.0, *ticks] if zero else ticks))
+    axis.set_major_formatter(FuncFormatter(power_of_ten))
+    axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+    axis.axes.set(**{f"{axis.axis_name}lim": (0.0 if zero else ticks[0], ticks[-1])})
+
+
+def symmetric_scale(values: np.ndarray) -> tuple[float, list[float]]:
+    """A colour scale centred at 0 that holds every value: its limit, the largest |value| rounded up to one of
+    :data:`ROUND_LIMITS` (1 where every value is 0), and five ticks from -limit to limit, ends included."""
+    largest = float(np.nanmax(np.abs(values), initial=0.0))
+    limit = 1.0
+    if largest > 0:
+        power = 10.0 ** np.floor(np.log10(largest))
+        limit = next(round_limit * power for round_limit in ROUND_LIMITS if round_limit * power >= largest * 0.999999)
+    return float(f"{limit:.6g}"), [float(f"{limit * share:.6g}") for share in (-1, -0.5, 0, 0.5, 1)]
+
+
+def draw_boxes(ax: Axes, groups: Sequence[np.ndarray], positions: Sequence[float], **style) -> list[int]:
+    """Box plots of the groups of at least :data:`MIN_BOX_POINTS` values at their positions; returns the indices of
+    the other groups, whose points the caller draws instead."""
+    boxed = [i for i, group in enumerate(groups) if len(group) >= MIN_BOX_POINTS]
+    if boxed:
+        ax.boxplot([groups[i] for i in boxed], positions=[positions[i] for i in boxed], manage_ticks=False, **style)
+    return [i for i in range(len(groups)) if i not in boxed]
 
 
 def new_figure(width: float, height: float) -> tuple[Figure, plt.Axes]:

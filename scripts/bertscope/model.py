@@ -80,13 +80,18 @@ def quiet_transformers() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def load_model(model_dir: str | Path, device: torch.device):
-    """The QA model from a prepared model directory, in eval mode on ``device``."""
+def load_model(model_dir: str | Path, device: torch.device, attention_weights: bool = False):
+    """The QA model from a prepared model directory, in eval mode on ``device``.
+
+    ``attention_weights``: with transformers' eager attention, the only implementation that returns the attention
+    probabilities (SDPA computes them inside a fused kernel).
+    """
     from transformers import AutoModelForQuestionAnswering
 
     quiet_transformers()
     path = check_model_dir(model_dir)
-    model = AutoModelForQuestionAnswering.from_pretrained(path)
+    options = {"attn_implementation": "eager"} if attention_weights else {}
+    model = AutoModelForQuestionAnswering.from_pretrained(path, **options)
     check_bert_qa(model, str(model_dir))
     model.to(device)
     model.eval()
@@ -112,6 +117,16 @@ def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, 
 
 def _forward_from_embeddings(model, inputs_embeds, attention_mask=None):
     return _max_start_end_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask))
+
+
+def _forward_from_word_embeddings(model, word_embeddings, token_type_ids, position_ids, attention_mask=None):
+    output = model(
+        inputs_embeds=word_embeddings,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        attention_mask=attention_mask,
+    )
+    return _max_start_end_logits(output)
 
 
 def _forward_from_embedding_output(model, embedding_output, attention_mask=None):
@@ -144,3 +159,12 @@ def forward_from_embedding_output(model):
     do), so nothing is added to it a second time: the path of ``procedure: corrected``.
     """
     return partial(_forward_from_embedding_output, model)
+
+
+def forward_from_word_embeddings(model):
+    """Forward function of (word_embeddings, token_type_ids, position_ids, attention_mask) → (batch, [start, end]).
+
+    Part 2 of the tutorial: the word embeddings are the interpretable input (``inputs_embeds``), and BERT adds the
+    token-type and position embeddings of the ids it is given, and its layer norm, as for any input.
+    """
+    return partial(_forward_from_word_embeddings, model)

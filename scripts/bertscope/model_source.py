@@ -1,7 +1,7 @@
-"""Where the model comes from: the Hugging Face Hub, a local directory, or the built-in demo.
+"""Where the model comes from: the Hugging Face Hub, a local directory, or the demo model shipped in models/demo.
 
 Whatever the source, the pipeline's model directory ends up the same: config.json, model.safetensors, the
-tokenizer files, and ``source.json`` saying where it came from.
+tokenizer files, and ``source.json`` saying where it came from (for the demo: the shipped files and their sha256).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from bertscope import BertscopeError
+from bertscope.demo_files import DEMO_DIR, copy_demo
 from bertscope.model import check_model_dir, quiet_transformers
 from bertscope.plan import DEMO, num_encoder_layers
 from bertscope.provenance import weights_sha256
@@ -60,8 +61,8 @@ def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
 
     offline_alternatives = (
         "Fix: run where the Hub is reachable (or pre-fill the Hugging Face cache and set HF_HUB_OFFLINE=1), "
-        "or use one of the two offline alternatives: model: demo (the built-in demo model), or model: /path/to/dir "
-        "(a local directory with a BERT QA model and its tokenizer)"
+        "or use one of the two offline alternatives: model: demo (the demo model shipped in models/demo), "
+        "or model: /path/to/dir (a local directory with a BERT QA model and its tokenizer)"
     )
     try:
         path = Path(snapshot_download(repo_id=repo_id, revision=revision, allow_patterns=HUB_FILES))
@@ -133,18 +134,21 @@ def _copy_weights(source_dir: Path, output_dir: Path, model: str) -> None:
     converted.save_pretrained(output_dir)
 
 
-def prepare_model(model: str, revision: str | None, output_dir: Path, demo_seed: int, threads: int) -> dict:
-    """Fill ``output_dir`` with the normalised model directory and return what ``source.json`` records."""
+def prepare_model(model: str, revision: str | None, output_dir: Path, demo_dir: str | Path = DEMO_DIR) -> dict:
+    """Fill ``output_dir`` with the normalised model directory and return what ``source.json`` records.
+
+    ``model: demo`` copies the files shipped in ``demo_dir``, each checked against its recorded sha256; it never
+    trains (``make demo-model`` rebuilds the shipped files).
+    """
     from transformers import AutoTokenizer
 
     quiet_transformers()
     kind = source_kind(model)
     record: dict = {"model": model, "source": kind}
     if kind == "demo":
-        from bertscope.demo_model import build_demo_model
-
-        record["training"] = build_demo_model(output_dir, seed=demo_seed, threads=threads)
-        record["demo_seed"] = demo_seed
+        shipped = copy_demo(output_dir, demo_dir)
+        record["demo_files"] = {"directory": shipped["directory"], "sha256": shipped["sha256"]}
+        record["training"] = shipped["training"]
     else:
         if kind == "hub":
             source_dir, commit = download_from_hub(model, revision)

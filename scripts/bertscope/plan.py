@@ -47,6 +47,17 @@ def layer_groups(num_layers: int, layers_per_job) -> dict[str, list[int]]:
     return groups
 
 
+def chosen_attention_layer(attention_layer, num_layers: int) -> int:
+    """``attention_layer`` (1-based, or ``last``) as a layer number of a model with ``num_layers`` encoder layers."""
+    layer = num_layers if attention_layer == "last" else int(attention_layer)
+    if layer > num_layers:
+        raise BertscopeError(
+            f"config field 'attention_layer': {layer}, but the model has {num_layers} encoder layers. "
+            f"Fix: give a layer from 1 to {num_layers}, or last"
+        )
+    return layer
+
+
 def shares_one_pass(procedure: str, layers_per_job) -> bool:
     """Whether embedding LIG and conductance come from one pass: ``corrected`` with every layer in one job."""
     return procedure == "corrected" and layers_per_job == "all"
@@ -109,6 +120,7 @@ INPUTS = "results/inputs/{batch}.safetensors"
 EMBEDDINGS = "results/attributions/{batch}/embeddings.safetensors"
 SUBEMBEDDINGS_FILE = "results/attributions/{batch}/subembeddings.safetensors"
 CONDUCTANCE = "results/attributions/{batch}/conductance_{group}.safetensors"
+ATTENTION = "results/attributions/{batch}/attention_{group}.safetensors"
 TABLE_PART = "results/tables/{table}/{batch}.parquet"
 TABLE_DATASET = "results/tables/{table}"
 TABLES_MANIFEST = "results/tables/datasets.json"
@@ -137,6 +149,13 @@ def _allowed_words(schema: dict) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+RETIRED_KEYS = {
+    "demo_seed": "the demo model is shipped in models/demo, not trained by the pipeline; "
+    "`make demo-model DEMO_SEED=N` rebuilds it with another seed",
+}
+"""Top-level config keys that older versions took, with what replaced them (named when a config still has one)."""
+
+
 def config_problem(config: dict, schema_path: str | Path) -> str | None:
     """The most relevant schema violation of ``config`` as one short message naming the key and the fix, or None."""
     import jsonschema
@@ -153,8 +172,10 @@ def config_problem(config: dict, schema_path: str | Path) -> str | None:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
+        gone = [key for key in unknown if key in RETIRED_KEYS and where == "config"]
+        retired = "".join(f" '{key}' is gone: {RETIRED_KEYS[key]}." for key in gone)
         return (
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}. "
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}.{retired} "
             f"Fix: correct the spelling or remove them; the allowed keys are {', '.join(allowed)} "
             f"(workflow/schemas/config.schema.yaml describes each)."
         )
@@ -167,6 +188,8 @@ def config_problem(config: dict, schema_path: str | Path) -> str | None:
     value = error.instance
     if isinstance(value, float) and value.is_integer() and "integer" in json.dumps(key_schema):
         fix = f"write it as a whole number ({int(value)}), not {value!r}"
+    elif key_schema.get("type") == "boolean":
+        fix = "write true or false in a YAML file, True or False after --config (Snakemake reads Python there)"
     else:
         words = _allowed_words(key_schema)
         fix = "give an allowed value" + (f" (one of the words {', '.join(words)}, or as described)" if words else "")

@@ -17,6 +17,21 @@ table. Schemas (one row per ...):
     true_end, delta_start, delta_end — per example; deltas are the embedding LIG convergence deltas.
 ``convergence_deltas``: example, target, source, layer, delta — every attribution's convergence delta.
 
+Part 2 (``attention: true``; :mod:`bertscope.attention`):
+
+``attention_heads``: example, layer, head, attention_entropy, value_norm_mean, conductance_norm_start,
+    conductance_norm_end — per example, layer and head (every example): the mean entropy (bits) of the head's
+    attention rows, the mean ‖f(x)‖ over tokens, and the Frobenius norm of the conductance of its attention
+    probabilities for each target.
+``attention_matrices``: example, quantity, layer, head, from_index, from_token, to_index, to_token, value — per
+    token pair, for the examples that get figures (``figure_examples``). ``quantity`` with a head (1-based), for
+    ``attention_layer`` only: attention (α), conductance_start, conductance_end (of α), alpha_value_norm
+    (‖α f(x)‖); with a null head, for every layer: attention_head_norm, conductance_start_head_norm,
+    conductance_end_head_norm (L2 norms over heads) and summed_alpha_value_norm (‖Σ_h α f(x)‖).
+``value_norms``: example, layer, head, token_index, token, value_norm — ‖f(x)‖ per token, figure examples.
+``word_input_conductance``: example, target, layer, token_index, token, attribution — Part 2's conductance of
+    each layer's output with the word embeddings as input, summarised as in Part 1, figure examples.
+
 The attribution steps keep, per attribution, what these tables need (:func:`stored_summary`): the per-token sums
 over the hidden dimension, and for conductance the explained token's vector; ``attribution_storage: full`` keeps
 the whole tensor as well.
@@ -24,6 +39,7 @@ the whole tensor as well.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -31,6 +47,8 @@ import pandas as pd
 
 from bertscope import TARGETS
 from bertscope.step import atomic_output
+
+log = logging.getLogger("bertscope")
 
 DENSITY_BINS = 100
 SOURCES = ("embeddings", "word", "token_type", "position", "layer")
@@ -81,7 +99,45 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "layer": "Int64",
         "delta": "float64",
     },
+    "attention_heads": {
+        "example": "string",
+        "layer": "int64",
+        "head": "int64",
+        "attention_entropy": "float64",
+        "value_norm_mean": "float64",
+        "conductance_norm_start": "float64",
+        "conductance_norm_end": "float64",
+    },
+    "attention_matrices": {
+        "example": "string",
+        "quantity": "string",
+        "layer": "int64",
+        "head": "Int64",
+        "from_index": "int64",
+        "from_token": "string",
+        "to_index": "int64",
+        "to_token": "string",
+        "value": "float64",
+    },
+    "value_norms": {
+        "example": "string",
+        "layer": "int64",
+        "head": "int64",
+        "token_index": "int64",
+        "token": "string",
+        "value_norm": "float64",
+    },
+    "word_input_conductance": {
+        "example": "string",
+        "target": "string",
+        "layer": "int64",
+        "token_index": "int64",
+        "token": "string",
+        "attribution": "float64",
+    },
 }
+ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
+"""The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
 
 
 STORAGE = ("summary", "full")
@@ -208,3 +264,11 @@ def write_table(frame: pd.DataFrame, table: str, path: str | os.PathLike, metada
     merged = {**(arrow.schema.metadata or {}), **{key.encode(): str(value).encode() for key, value in metadata.items()}}
     with atomic_output(path) as staging:
         pq.write_table(arrow.replace_schema_metadata(merged), staging)
+
+
+def write_table_parts(rows: dict[str, list[pd.DataFrame]], outputs, tables, metadata: dict[str, str]) -> None:
+    """Write each table's collected rows to its output path (``outputs[table]``), an empty part where none."""
+    for table in tables:
+        frame = pd.concat(rows[table], ignore_index=True) if rows.get(table) else pd.DataFrame()
+        write_table(frame, table, outputs[table], metadata)
+        log.info("%s: %d rows", table, len(frame))

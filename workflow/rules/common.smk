@@ -12,6 +12,7 @@ from bertscope.examples import (
 )  # noqa: E402
 from bertscope.plan import (  # noqa: E402
     ALL_LAYERS,
+    ATTENTION,
     CONDUCTANCE,
     EMBEDDINGS,
     FIGURES,
@@ -20,6 +21,7 @@ from bertscope.plan import (  # noqa: E402
     TABLE_DATASET,
     TABLE_PART,
     TABLES_MANIFEST,
+    chosen_attention_layer,
     config_problem,
     device_problem,
     example_batches,
@@ -30,7 +32,7 @@ from bertscope.plan import (  # noqa: E402
     num_encoder_layers,
     shares_one_pass,
 )
-from bertscope.tables import SCHEMAS  # noqa: E402
+from bertscope.tables import ATTENTION_TABLES, SCHEMAS  # noqa: E402
 
 SCHEMA = "../schemas/config.schema.yaml"
 
@@ -77,7 +79,8 @@ try:
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
-TABLES = list(SCHEMAS)
+PART1_TABLES = [table for table in SCHEMAS if table not in ATTENTION_TABLES]
+TABLES = PART1_TABLES + (list(ATTENTION_TABLES) if config["attention"] else [])
 # The summary's folder: example ids and batch names start with a letter or digit, so it is never a batch's.
 SUMMARY = "_summary"
 MODEL_DIR = "results/model"
@@ -120,6 +123,22 @@ def conductance_files(batch):
     ]
 
 
+def attention_files(batch):
+    return [
+        ATTENTION.format(batch=batch, group=group) for group in layer_groups_of_model()
+    ]
+
+
+def chosen_layer_in(group):
+    """``attention_layer`` if it is one of the group's layers, else None (so that moving it reruns two groups)."""
+    depth = num_encoder_layers(checkpoints.model.get().output.model)
+    try:
+        chosen = chosen_attention_layer(config["attention_layer"], depth)
+    except BertscopeError as error:
+        raise WorkflowError(str(error)) from None
+    return chosen if chosen in layer_groups_of_model()[group] else None
+
+
 def attribution_files(wildcards):
     """Every attribution file of the run: their records say which device computed them."""
     return [
@@ -129,6 +148,7 @@ def attribution_files(wildcards):
             EMBEDDINGS.format(batch=batch),
             SUBEMBEDDINGS_FILE.format(batch=batch),
             *conductance_files(batch),
+            *(attention_files(batch) if config["attention"] else []),
         ]
     ]
 

@@ -4,6 +4,10 @@
 
 rule example_figures:
     input:
+        **{
+            table: table_part(table)
+            for table in (ATTENTION_TABLES if config["attention"] else [])
+        },
         token_attributions=table_part("token_attributions"),
         token_distributions=table_part("token_distributions"),
         layer_summary=table_part("layer_summary"),
@@ -21,7 +25,10 @@ rule example_figures:
         "../../environment.yml"
     params:
         **figure_params(),
-        code=code_digest("example_figures.py", "figures.py", "tables.py"),
+        code=code_digest(
+            "attention_figures.py", "example_figures.py", "figures.py", "tables.py"
+        ),
+        attention=config["attention"],
         examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
         figure_formats=config["figure_formats"],
     script:

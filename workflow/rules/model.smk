@@ -1,6 +1,17 @@
+from bertscope.demo_files import planned_inputs  # noqa: E402
+
+# model: demo's shipped files (models/demo) and their manifest: changing one reruns the model step.
+try:
+    DEMO_INPUTS = planned_inputs(config["model"])
+except BertscopeError as error:
+    raise WorkflowError(str(error)) from None
+
+
 checkpoint model:
     input:
         local_model=local_model_files(config["model"]),
+        demo_manifest=DEMO_INPUTS["demo_manifest"],
+        demo_files=DEMO_INPUTS["demo_files"],
     output:
         model=directory(MODEL_DIR),
     log:
@@ -9,14 +20,12 @@ checkpoint model:
         "results/benchmarks/model.tsv"
     conda:
         "../../environment.yml"
-    threads: config["threads_per_job"]
     params:
         code=code_digest(
-            "plan.py", "model.py", "model_source.py", "demo_model.py", "provenance.py"
+            "plan.py", "model.py", "model_source.py", "demo_files.py", "provenance.py"
         ),
         # A function, since for a local model the path is also the prefix of the input files.
         model=lambda wildcards: config["model"],
         revision=config["model_revision"],
-        demo_seed=config["demo_seed"] if config["model"] == "demo" else None,
     script:
         "../../scripts/prepare_model.py"

@@ -6,7 +6,7 @@ rule tables:
         subembeddings=rules.subembedding_lig.output.attributions,
         conductance=lambda wildcards: conductance_files(wildcards.batch),
     output:
-        **{table: table_part(table) for table in TABLES},
+        **{table: table_part(table) for table in PART1_TABLES},
     log:
         "results/logs/tables/{batch}.log",
     benchmark:
@@ -16,7 +16,7 @@ rule tables:
     params:
         code=code_digest("provenance.py", "tables.py", "tensor_io.py"),
         examples=batch_examples,
-        tables=TABLES,
+        tables=PART1_TABLES,
         n_steps=config["n_steps"],
         procedure=config["procedure"],
     script:

@@ -1,0 +1,161 @@
+"""Part 2 of the tutorial: attention probabilities, their conductance, and attention norms (Kobayashi et al. 2020).
+
+Part 2 feeds the *word* embeddings as the interpretable input (token types and positions go to the model as ids),
+unlike Part 1, which feeds the whole embedding output. For each encoder layer it computes the conductance of the
+layer's output and of its attention probabilities α (the second output of ``attention.self``: ``BertLayer``
+returns one tensor in transformers 5), for start and end, in one shared pass over the path
+(:class:`~bertscope.captum_extensions.MultiLayerConductance`). The attention norms need no path: f(x) is a head's
+value vector (bias included) times the head's slice of the attention output projection (bias excluded);
+‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads and head sizes come from the model's
+config (the notebook hard-codes 12 and 64).
+
+All functions take 1-based layer numbers and return tensors of one example, targets on axis 0 where there are any.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bertscope.attribution import CONDUCTANCE_MIN_POINTS, chunk_rows, per_target
+from bertscope.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
+from bertscope.model import forward_from_word_embeddings
+
+
+@torch.no_grad()
+def word_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The word embeddings of the input and of the reference ids: Part 2's two ends of the path."""
+    lookup = model.bert.embeddings.word_embeddings
+    return lookup(tensors["input_ids"]), lookup(tensors["ref_input_ids"])
+
+
+def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto"):
+    """Conductance of each layer's output and of its attention probabilities, for start and end, one pass.
+
+    Returns ``{layer: (2, L, H)}`` (the layer output's, as Part 2 computes it) and ``{layer: (2, heads, L, L)}``
+    (the attention probabilities': from token, to token).
+    """
+    blocks = [model.bert.encoder.layer[layer - 1] for layer in layers]
+    modules = blocks + [block.attention.self for block in blocks]
+    conductance = MultiLayerConductance(
+        forward_from_word_embeddings(model), modules, output_indices=[None] * len(layers) + [1] * len(layers)
+    )
+    inputs, baselines = word_embeddings(model, tensors)
+    results = conductance.attribute(
+        inputs=per_target(inputs),
+        baselines=per_target(baselines),
+        additional_forward_args=tuple(
+            per_target(tensors[name]) for name in ("token_type_ids", "position_ids", "attention_mask")
+        ),
+        target=TARGET_COLUMNS,
+        n_steps=n_steps,
+        internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
+    )
+    outputs, probabilities = results[: len(layers)], results[len(layers) :]
+    return (
+        {layer: result.detach() for layer, result in zip(layers, outputs, strict=True)},
+        {layer: result.detach() for layer, result in zip(layers, probabilities, strict=True)},
+    )
+
+
+@torch.no_grad()
+def attention_and_values(model, tensors: dict, layers: list[int]) -> tuple[dict, dict]:
+    """The attention probabilities ``{layer: (heads, L, L)}`` and the value activations ``{layer: (L, hidden)}``
+    (the ``value`` projection's output, bias included) of one forward pass on the input."""
+    values = {}
+    hooks = [
+        model.bert.encoder.layer[layer - 1].attention.self.value.register_forward_hook(
+            lambda module, inputs, output, layer=layer: values.__setitem__(layer, output[0])
+        )
+        for layer in layers
+    ]
+    try:
+        output = model(
+            tensors["input_ids"],
+            token_type_ids=tensors["token_type_ids"],
+            position_ids=tensors["position_ids"],
+            attention_mask=tensors["attention_mask"],
+            output_attentions=True,
+        )
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {layer: output.attentions[layer - 1][0] for layer in layers}, values
+
+
+def transformed_values(model, layer: int, values: torch.Tensor) -> torch.Tensor:
+    """f(x) of every head and token, (heads, L, hidden): each head's value vectors through its slice of the
+    attention output projection's weight (no bias), as Kobayashi et al. define it."""
+    heads = model.config.num_attention_heads
+    head_size = model.config.hidden_size // heads
+    weight = model.bert.encoder.layer[layer - 1].attention.output.dense.weight  # (hidden out, heads * head_size)
+    per_head_values = values.reshape(values.shape[0], heads, head_size)
+    return torch.einsum("shd,ohd->hso", per_head_values, weight.reshape(weight.shape[0], heads, head_size))
+
+
+@torch.no_grad()
+def attention_norms(model, layer: int, attention: torch.Tensor, values: torch.Tensor) -> dict[str, torch.Tensor]:
+    """‖f(x)‖ (heads, L), ‖α f(x)‖ (heads, L, L) and ‖Σ_h α f(x)‖ (L, L) of one layer.
+
+    α ≥ 0, so ‖α_ks f_s‖ = α_ks ‖f_s‖; and ‖Σ_h α_hks f_hs‖² = Σ_{h,g} α_hks α_gks ⟨f_hs, f_gs⟩, which needs the
+    heads' Gram matrix per token instead of an (L, L, hidden) tensor per layer (453 MiB at 384 tokens, bert-base).
+    """
+    transformed = transformed_values(model, layer, values)
+    value_norm = transformed.norm(dim=-1)
+    gram = torch.einsum("hso,gso->shg", transformed, transformed)
+    summed_squared = torch.einsum("hks,gks,shg->ks", attention, attention, gram)
+    return {
+        "value_norm": value_norm,
+        "alpha_value_norm": attention * value_norm[:, None, :],
+        "summed_alpha_value_norm": summed_squared.clamp_min(0).sqrt(),
+    }
+
+
+def attention_entropy_bits(attention: torch.Tensor) -> torch.Tensor:
+    """Mean entropy (bits) of the attention distributions of each head, (heads,): a row is one from-token's."""
+    logs = torch.log2(attention.clamp_min(torch.finfo(attention.dtype).tiny))
+    return -(attention * logs).sum(dim=-1).mean(dim=-1)
+
+
+def attention_results(
+    model,
+    tensors: dict,
+    layers: list[int],
+    chosen_layer: int | None,
+    n_steps: int,
+    matrices: bool,
+    internal_batch_size="auto",
+) -> dict[str, torch.Tensor]:
+    """Everything Part 2 keeps of one example for ``layers``, as ``layer_NN.name`` tensors.
+
+    Always (small, for every example): ``head_entropy`` (heads,), ``value_norm_mean`` (heads,) and
+    ``head_conductance_norm`` (2, heads). With ``matrices`` (the examples that get figures): ``output_token_sums``
+    (2, L), ``value_norm`` (heads, L) and the (L, L) matrices of every layer — ``attention_head_norm``,
+    ``conductance_head_norm`` (2, L, L), ``summed_alpha_value_norm``; for ``chosen_layer`` also the per-head
+    ``attention``, ``conductance`` (2, heads, L, L) and ``alpha_value_norm``.
+    """
+    outputs, probabilities = attention_conductance(model, tensors, layers, n_steps, internal_batch_size)
+    attention, values = attention_and_values(model, tensors, layers)
+    kept = {}
+    for layer in layers:
+        norms = attention_norms(model, layer, attention[layer], values[layer])
+        per_layer = {
+            "head_entropy": attention_entropy_bits(attention[layer]),
+            "value_norm_mean": norms["value_norm"].mean(dim=-1),
+            "head_conductance_norm": torch.linalg.norm(probabilities[layer], dim=(-2, -1)),
+        }
+        if matrices:
+            per_layer |= {
+                "output_token_sums": outputs[layer].sum(dim=-1),
+                "value_norm": norms["value_norm"],
+                "attention_head_norm": torch.linalg.norm(attention[layer], dim=0),
+                "conductance_head_norm": torch.linalg.norm(probabilities[layer], dim=1),
+                "summed_alpha_value_norm": norms["summed_alpha_value_norm"],
+            }
+            if layer == chosen_layer:
+                per_layer |= {
+                    "attention": attention[layer],
+                    "conductance": probabilities[layer],
+                    "alpha_value_norm": norms["alpha_value_norm"],
+                }
+        kept |= {f"layer_{layer:02d}.{name}": value.detach() for name, value in per_layer.items()}
+    return kept

@@ -1,0 +1,31 @@
+"""One batch's part of every Part 2 table (documented in bertscope.tables), from its inputs and attention files."""
+
+import logging
+from collections import defaultdict
+
+import pandas as pd
+
+from bertscope.attention_tables import attention_example_tables
+from bertscope.provenance import table_metadata
+from bertscope.step import run_step
+from bertscope.tables import write_table_parts
+from bertscope.tensor_io import BatchFile
+
+log = logging.getLogger("bertscope")
+
+
+def main(smk):
+    inputs = BatchFile(smk.input.inputs)
+    files = [BatchFile(path) for path in smk.input.attention]
+    rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    for number, example in enumerate(smk.params.examples, 1):
+        for table, frames in attention_example_tables(example, inputs.records[example]["tokens"], files).items():
+            rows[table].extend(frames)
+        log.info("example %d of %d: %s", number, len(smk.params.examples), example)
+    settings = {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure}
+    metadata = table_metadata(smk.input.model, {**settings, "attention_layer": smk.params.attention_layer})
+    write_table_parts(rows, smk.output, smk.params.tables, metadata)
+
+
+if __name__ == "__main__":
+    run_step(main, globals())

@@ -1,0 +1,82 @@
+# Part 2 of the tutorial (attention: true): per batch and layer group, attention probabilities, their conductance
+# and the attention norms; then per batch, a part of each Part 2 table.
+
+
+rule attention:
+    input:
+        model=MODEL_DIR,
+        inputs=rules.inputs.output.inputs,
+    output:
+        attention=ATTENTION,
+    log:
+        "results/logs/attention/{batch}/{group}.log",
+    benchmark:
+        "results/benchmarks/attention/{batch}/{group}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+    params:
+        **ATTRIBUTION_PARAMS,
+        code=code_digest(
+            "attention.py",
+            "attribution.py",
+            "attribution_step.py",
+            "captum_extensions.py",
+            "model.py",
+            "plan.py",
+            "tables.py",
+            "tensor_io.py",
+        ),
+        examples=batch_examples,
+        layers=lambda wildcards: layer_groups_of_model()[wildcards.group],
+        chosen_layer=lambda wildcards: chosen_layer_in(wildcards.group),
+        figure_examples=lambda wildcards: FIGURE_BATCHES.get(wildcards.batch, []),
+    script:
+        "../../scripts/attention_conductance.py"
+
+
+rule attention_tables:
+    input:
+        model=MODEL_DIR,
+        inputs=rules.inputs.output.inputs,
+        attention=lambda wildcards: attention_files(wildcards.batch),
+    output:
+        **{table: table_part(table) for table in ATTENTION_TABLES},
+    log:
+        "results/logs/attention_tables/{batch}.log",
+    benchmark:
+        "results/benchmarks/attention_tables/{batch}.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        code=code_digest(
+            "attention_tables.py", "provenance.py", "tables.py", "tensor_io.py"
+        ),
+        examples=batch_examples,
+        tables=ATTENTION_TABLES,
+        n_steps=config["n_steps"],
+        procedure=config["procedure"],
+        attention_layer=config["attention_layer"],
+    script:
+        "../../scripts/build_attention_tables.py"
+
+
+rule attention_summary:
+    input:
+        attention_heads=table_parts("attention_heads")["attention_heads"],
+    output:
+        figure=summary_figure(
+            "attention_conductance_by_head", "summary_attention_conductance_by_head"
+        ),
+    log:
+        "results/logs/attention_summary.log",
+    conda:
+        "../../environment.yml"
+    params:
+        **figure_params(),
+        code=code_digest("attention_figures.py", "figures.py", "tables.py"),
+        examples=list(EXAMPLES),
+    script:
+        "../../scripts/plot_attention_summary.py"
