@@ -153,3 +153,13 @@ def test_the_chosen_layer_is_the_last_by_default_and_must_exist():
     assert chosen_attention_layer(3, 12) == 3
     with pytest.raises(BertscopeError, match=r"attention_layer.*13.*12 encoder layers.*Fix"):
         chosen_attention_layer(13, 12)
+
+
+def test_grouping_layers_changes_nothing_but_which_job_holds_them(model, tensors):
+    grouped = attention_results(model, tensors, [1, 2, 3], 3, N_STEPS, True)
+    alone = {}
+    for layer in (1, 2, 3):
+        alone |= attention_results(model, tensors, [layer], 3 if layer == 3 else None, N_STEPS, True)
+    assert grouped.keys() == alone.keys()
+    for name, value in grouped.items():
+        torch.testing.assert_close(alone[name], value, rtol=1e-6, atol=1e-9, msg=name)

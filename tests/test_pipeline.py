@@ -192,7 +192,7 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "embedding_lig": 1,
         "subembedding_lig": 1,
         "layer_conductance": 3,
-        "attention": 3,
+        "attention": 1,
         "tables": 1,
         "attention_tables": 1,
         "table_datasets": 1,
@@ -473,7 +473,9 @@ def test_attention_can_be_switched_off_and_its_layer_moved_rerunning_only_part2(
     off = dry_run_jobs(run_dir, "--config", "attention=False")
     assert not {"attention", "attention_tables", "attention_summary"} & set(off)
     moved = dry_run_jobs(run_dir, "--config", "attention_layer=1")
-    assert moved["attention"] == 2, "the old and the new chosen layer's groups"
+    assert moved["attention"] == 1, "every layer in one job by default"
+    per_layer = dry_run_jobs(run_dir, "--config", "attention_layers_per_job=1")
+    assert per_layer["attention"] == 3
     assert not {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "tables"} & set(moved)
     completed = snakemake(run_dir, "-n", "--config", "attention_layer=4")
     assert completed.returncode != 0

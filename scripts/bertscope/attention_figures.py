@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize
 
 from bertscope import TARGETS
-from bertscope.figures import add_footer, save_figure
+from bertscope.figures import add_footer, save_figure, symmetric_scale, token_label
 from bertscope.tables import ATTENTION_TABLES
 
 MAX_LABELLED_TOKENS = 60
@@ -41,47 +41,43 @@ FIGURES = (*GRIDS, "value_norms", *(f"word_input_conductance_{target}" for targe
 """Every Part 2 figure's file stem, in each of the run's figure formats."""
 
 
-def token_labels(tokens: list[str]) -> list[str]:
-    """Tokens as axis labels, a repeated token told apart by its index (``to (4)``)."""
-    counts = pd.Series(tokens).value_counts()
-    return [f"{token} ({index})" if counts[token] > 1 else token for index, token in enumerate(tokens)]
+def _label_axes(ax, rows: list[str], columns: list[str], left: bool, bottom: bool) -> None:
+    """Token (or layer, head) labels on the outer panels of a grid; indices alone above MAX_LABELLED_TOKENS."""
+    if len(columns) <= MAX_LABELLED_TOKENS:
+        ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
+    if len(rows) <= MAX_LABELLED_TOKENS:
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.tick_params(labelbottom=bottom, labelleft=left)
 
 
-def _label_axes(ax, rows: list[str], columns: list[str]) -> None:
-    for labels, set_ticks, set_labels, rotation in (
-        (columns, ax.set_xticks, ax.set_xticklabels, 90),
-        (rows, ax.set_yticks, ax.set_yticklabels, 0),
-    ):
-        if len(labels) <= MAX_LABELLED_TOKENS:
-            set_ticks(range(len(labels)))
-            set_labels(labels, rotation=rotation, fontsize=7)
-
-
-def _norm(values: np.ndarray):
-    """A symmetric scale around 0 for signed values (conductance), 0 to the maximum for non-negative ones."""
-    largest = float(np.abs(values).max()) or 1.0
+def _scale(values: np.ndarray) -> tuple[Normalize, str, list[float]]:
+    """Signed values (conductance) on the house's symmetric scale around 0; non-negative ones from 0 to a round
+    limit. Returns the norm, the colour map and the colour bar's ticks (ends included)."""
+    limit, ticks = symmetric_scale(values)
     if values.min() < 0:
-        return TwoSlopeNorm(vcenter=0.0, vmin=-largest, vmax=largest), "RdBu_r"
-    return Normalize(vmin=0.0, vmax=largest), "viridis"
+        return Normalize(vmin=-limit, vmax=limit), "RdBu_r", ticks
+    return Normalize(vmin=0.0, vmax=limit), "viridis", [tick for tick in ticks if tick >= 0]
 
 
 def draw_grid(panels: dict[str, np.ndarray], row_labels, column_labels, title: str, colour: str, footer: str, paths):
-    """One heatmap per panel (name → matrix) on a shared colour scale, four panels a row."""
+    """One heatmap per panel (name → matrix) on a shared colour scale, four panels a row, labels on the outside."""
+    import matplotlib.pyplot as plt
+
     columns = min(4, len(panels))
     rows = math.ceil(len(panels) / columns)
     side = max(2.6, 0.16 * len(column_labels))
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(rows, columns, figsize=(side * columns + 1, side * rows + 0.8), layout="constrained")
-    axes = np.atleast_1d(axes).reshape(-1)
-    norm, cmap = _norm(np.stack(list(panels.values())))
-    for ax, (name, matrix) in zip(axes, panels.items(), strict=False):
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(side * columns + 1, side * rows + 0.8), layout="constrained", squeeze=False
+    )
+    norm, cmap, ticks = _scale(np.stack(list(panels.values())))
+    for number, (ax, (name, matrix)) in enumerate(zip(axes.flat, panels.items(), strict=False)):
         image = ax.imshow(matrix, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
         ax.set_title(name)
-        _label_axes(ax, row_labels, column_labels)
-    for ax in axes[len(panels) :]:
+        last_row = number + columns >= len(panels)
+        _label_axes(ax, row_labels, column_labels, left=number % columns == 0, bottom=last_row)
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=axes.tolist(), label=colour, shrink=0.6)
+    fig.colorbar(image, ax=axes, label=colour, shrink=0.6, ticks=ticks)
     fig.suptitle(title)
     add_footer(fig, footer)
     save_figure(fig, paths)
@@ -103,7 +99,7 @@ def draw_attention_example(
         raise ValueError(f"draw_attention_example needs rows of {', '.join(missing)}")
     matrices, norms = frames["attention_matrices"], frames["value_norms"]
     tokens = norms[norms["layer"] == norms["layer"].min()].drop_duplicates("token_index").sort_values("token_index")
-    labels = token_labels(tokens["token"].tolist())
+    labels = [token_label(token, index) for token, index in zip(tokens["token"], tokens["token_index"], strict=True)]
     chosen = int(matrices.loc[matrices["head"].notna(), "layer"].iloc[0])
 
     def paths(stem: str) -> list[Path]:
@@ -114,7 +110,7 @@ def draw_attention_example(
         key = "head" if per_head else "layer"
         panels = {f"{key} {int(value)}": _matrix(group, len(labels)) for value, group in rows.groupby(key, sort=True)}
         where = f"layer {chosen}, per head" if per_head else "every layer"
-        title = f"{example}: {colour} ({where}); rows attend from, columns to"
+        title = f"{colour} ({where}; rows attend from, columns to) · example {example}"
         draw_grid(panels, labels, labels, title, colour, footer, paths(stem))
 
     panels = {
@@ -122,12 +118,13 @@ def draw_attention_example(
         for layer, group in norms.groupby("layer", sort=True)
     }
     heads = [f"head {head}" for head in sorted(norms["head"].unique())]
-    draw_grid(panels, heads, labels, f"{example}: ‖f(x)‖ per head and token", "‖f(x)‖", footer, paths("value_norms"))
+    title = f"‖f(x)‖ per head and token · example {example}"
+    draw_grid(panels, heads, labels, title, "‖f(x)‖", footer, paths("value_norms"))
 
     for target, rows in frames["word_input_conductance"].groupby("target", sort=False):
         table = rows.pivot(index="layer", columns="token_index", values="attribution")
         layers = [f"layer {layer}" for layer in table.index]
-        title = f"{example}: conductance of each layer's output, word embeddings as input ({target})"
+        title = f"Conductance of each layer's output, word embeddings as input · {target} position · example {example}"
         panels = {"summed over the hidden dimension, divided by its norm over tokens": table.to_numpy()}
         draw_grid(panels, layers, labels, title, "attribution", footer, paths(f"word_input_conductance_{target}"))
 

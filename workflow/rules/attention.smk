@@ -1,5 +1,5 @@
-# Part 2 of the tutorial (attention: true): per batch and layer group, attention probabilities, their conductance
-# and the attention norms; then per batch, a part of each Part 2 table.
+# Part 2 of the tutorial (attention: true): per batch and group of attention_layers_per_job layers, attention
+# probabilities, their conductance and the attention norms; then per batch, a part of each Part 2 table.
 
 
 rule attention:
@@ -30,7 +30,9 @@ rule attention:
             "tensor_io.py",
         ),
         examples=batch_examples,
-        layers=lambda wildcards: layer_groups_of_model()[wildcards.group],
+        layers=lambda wildcards: layer_groups_of_model("attention_layers_per_job")[
+            wildcards.group
+        ],
         chosen_layer=lambda wildcards: chosen_layer_in(wildcards.group),
         figure_examples=lambda wildcards: FIGURE_BATCHES.get(wildcards.batch, []),
     script:

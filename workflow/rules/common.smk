@@ -110,10 +110,11 @@ def batch_examples(wildcards):
     return BATCHES[wildcards.batch]
 
 
-def layer_groups_of_model():
-    """The conductance jobs' layer groups by name (1-based layers): known once the model checkpoint has run."""
+def layer_groups_of_model(setting="layers_per_job"):
+    """The layer groups by name (1-based layers) of the conductance jobs, or of the attention jobs with
+    ``attention_layers_per_job``: known once the model checkpoint has run."""
     depth = num_encoder_layers(checkpoints.model.get().output.model)
-    return layer_groups(depth, config["layers_per_job"])
+    return layer_groups(depth, config[setting])
 
 
 def conductance_files(batch):
@@ -125,7 +126,8 @@ def conductance_files(batch):
 
 def attention_files(batch):
     return [
-        ATTENTION.format(batch=batch, group=group) for group in layer_groups_of_model()
+        ATTENTION.format(batch=batch, group=group)
+        for group in layer_groups_of_model("attention_layers_per_job")
     ]
 
 
@@ -136,7 +138,8 @@ def chosen_layer_in(group):
         chosen = chosen_attention_layer(config["attention_layer"], depth)
     except BertscopeError as error:
         raise WorkflowError(str(error)) from None
-    return chosen if chosen in layer_groups_of_model()[group] else None
+    groups = layer_groups_of_model("attention_layers_per_job")
+    return chosen if chosen in groups[group] else None
 
 
 def attribution_files(wildcards):
