@@ -30,12 +30,23 @@ SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_PROFILE = REPO / "profiles" / "local"
 START_SLURM = REPO / "tests" / "slurm" / "start_slurm.sh"
 STOP_SLURM = REPO / "tests" / "slurm" / "stop_slurm.sh"
-GPU_RULES = ("inputs", "embedding_lig", "subembedding_lig", "layer_conductance")
-CPU_RULES = ("model", "tables", "example_figures", "table_datasets", "table_previews", "summary_figures", "provenance")
+GPU_RULES = ("inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "attention")
+CPU_RULES = (
+    "model",
+    "tables",
+    "attention_tables",
+    "example_figures",
+    "table_datasets",
+    "table_previews",
+    "summary_figures",
+    "attention_summary",
+    "provenance",
+)
 ATTRIBUTION_TARGETS = (
     "results/attributions/tutorial/embeddings.safetensors",
     "results/attributions/tutorial/subembeddings.safetensors",
     "results/attributions/tutorial/conductance_layers_01-01.safetensors",
+    "results/attributions/tutorial/attention_layers_all.safetensors",
 )
 TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions", "convergence_deltas")
 # Environment variables profiles/slurm reads; cleared so that the caller's own settings don't leak in.
