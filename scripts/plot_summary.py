@@ -6,12 +6,12 @@ import html
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from bertscope import TARGETS, BertscopeError
 from bertscope.figures import (
     add_footer,
     decade_axis,
+    diverging_heatmap,
     draw_boxes,
     html_page,
     new_figure,
@@ -79,19 +79,15 @@ def mean_layer_heatmap(grids: dict[str, pd.DataFrame], examples: int):
     )
     for index, (ax, (target, grid)) in enumerate(zip(axes[0], grids.items(), strict=True)):
         last = index == len(grids) - 1
-        sns.heatmap(
+        diverging_heatmap(
+            ax,
             grid.to_numpy(float),
-            ax=ax,
-            cmap="PiYG",
-            center=0,
-            vmin=-limit,
-            vmax=limit,
+            limit,
             annot=_cell_labels(grid) if len(layers) <= 30 else False,
             fmt="",
             annot_kws={"fontsize": 7},
             xticklabels=labels,
             yticklabels=layers,
-            linewidths=0.2,
             cbar=last,
             cbar_kws={"label": "Mean summed attribution", "shrink": 0.9, "ticks": ticks} if last else None,
         )

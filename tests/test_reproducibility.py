@@ -19,6 +19,8 @@ from bertscope.tables import SCHEMAS
 pytestmark = pytest.mark.slow
 
 TABLE_TARGETS = ["results/tables/datasets.json"]
+N_STEPS = 400
+"""Enough path points that a conductance job computes for about a second, long enough to be killed mid-way."""
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def cold_runs(tmp_path_factory, two_layer_model):
     runs = []
     for name in ("first", "second"):
         workdir = tmp_path_factory.mktemp(name)
-        configure(workdir, two_layer_model, n_steps=16)
+        configure(workdir, two_layer_model, n_steps=N_STEPS)
         completed = snakemake(workdir, "--cores", "2", *TABLE_TARGETS, "results/provenance.json")
         assert completed.returncode == 0, completed.stderr[-4000:]
         runs.append(workdir)
@@ -59,7 +61,7 @@ def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_lay
     assert provenance["model"] == str(two_layer_model)
     assert provenance["attribution_devices"] == {"cpu": 4}  # embeddings, subembeddings, two conductance layers
     assert {"torch", "transformers", "captum", "snakemake", "numpy"} <= set(provenance["packages"])
-    assert provenance["config"]["n_steps"] == 16 and len(provenance["config_digest"]) == 64
+    assert provenance["config"]["n_steps"] == N_STEPS and len(provenance["config_digest"]) == 64
     second = json.loads((cold_runs[1] / "results" / "provenance.json").read_text())
     assert second["weights_sha256"] == weights and second["config_digest"] == provenance["config_digest"]
     metadata = table_metadata(cold_runs[0], "layer_summary")
@@ -69,7 +71,7 @@ def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_lay
 
 
 def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two_layer_model):
-    configure(tmp_path, two_layer_model, n_steps=16)
+    configure(tmp_path, two_layer_model, n_steps=N_STEPS)
     command = [
         sys.executable,
         "-m",
@@ -84,20 +86,31 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     conductance_logs = tmp_path / "results" / "logs" / "layer_conductance"
+
+    def computing() -> list:
+        """The conductance jobs' logs that say an example is being computed ("example 1 of N", logged once the
+        model is loaded, just before the computation)."""
+        logs = conductance_logs.rglob("*.log") if conductance_logs.exists() else []
+        return [log for log in logs if "example 1 of" in log.read_text()]
+
     deadline = time.monotonic() + 120
-    while not (conductance_logs.exists() and any(conductance_logs.rglob("*.log"))):
+    while not computing():
         assert process.poll() is None, "the run ended before the job to interrupt started"
-        assert time.monotonic() < deadline, "no conductance job started within 2 minutes"
+        assert time.monotonic() < deadline, "no conductance job started computing within 2 minutes"
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    assert not any("done in" in log.read_text() for log in computing()), "the job finished before it was killed"
+    for log in computing():
+        output = tmp_path / "results" / "attributions" / log.parent.name / f"conductance_{log.stem}.safetensors"
+        assert not output.exists(), f"a killed job left {output}"
     assert not (tmp_path / "results" / "tables" / "datasets.json").exists()
 
     locked = snakemake(tmp_path, "--cores", "2", *TABLE_TARGETS)
     assert locked.returncode != 0 and "--unlock" in locked.stderr
     assert snakemake(tmp_path, "--unlock").returncode == 0
     # The killed job wrote nothing under its output's name (atomic writes), so a plain rerun just redoes it.
-    resumed = snakemake(tmp_path, "--cores", "2", "--rerun-incomplete", *TABLE_TARGETS)
+    resumed = snakemake(tmp_path, "--cores", "2", *TABLE_TARGETS)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     reference, recovered = read_tables(cold_runs[0]), read_tables(tmp_path)
     for table in SCHEMAS:

@@ -9,12 +9,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib import colormaps
 
 from bertscope import TARGETS
 from bertscope.figures import (
     add_footer,
+    diverging_heatmap,
     draw_boxes,
     explained_token,
     html_page,
@@ -154,16 +154,12 @@ def heatmap(attributions: pd.DataFrame, target: str, example: str):
     layers = [int(layer) for layer in grid.index]
     limit, ticks = symmetric_scale(grid.to_numpy(float))
     fig, ax = new_figure(max(6.0, 0.3 * grid.shape[1] + 2.5), max(3.0, 0.35 * len(layers) + 2.4))
-    sns.heatmap(
+    diverging_heatmap(
+        ax,
         grid.to_numpy(float),
-        ax=ax,
-        cmap="PiYG",
-        center=0,
-        vmin=-limit,
-        vmax=limit,
+        limit,
         xticklabels=[token_label(tokens[index], index) for index in grid.columns],
         yticklabels=layers,
-        linewidths=0.2,
         cbar_kws={
             "label": "Attribution (hidden-dimension sum, L2-normalised over tokens)",
             "shrink": 0.9,

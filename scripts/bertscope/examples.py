@@ -88,22 +88,23 @@ def _object(place: _Place, value, fix: str, field: str | None = None) -> dict:
     return value
 
 
-def _array(place: _Place, field: str, value, fix: str) -> list:
-    """The ``field`` of the record at ``place``, which must be a JSON array."""
+def _present(place: _Place, field: str, value, fix: str, kind: type, kind_name: str):
+    """The ``field`` of the record at ``place``, which must be there and be a ``kind`` (``kind_name`` in JSON)."""
     if value is None:
         raise place.error("is missing", fix, field)
-    if not isinstance(value, list):
-        raise place.error(f"is {_kind(value)}, not an array", fix, field)
+    if not isinstance(value, kind):
+        raise place.error(f"is {_kind(value)}, not {kind_name}", fix, field)
     return value
+
+
+def _array(place: _Place, field: str, value, fix: str) -> list:
+    """The ``field`` of the record at ``place``, which must be a JSON array."""
+    return _present(place, field, value, fix, list, "an array")
 
 
 def _string(place: _Place, field: str, value, fix: str) -> str:
     """The ``field`` of the record at ``place``, which must be a non-blank string."""
-    if value is None:
-        raise place.error("is missing", fix, field)
-    if not isinstance(value, str):
-        raise place.error(f"is {_kind(value)}, not a string", fix, field)
-    if not value.strip():
+    if not _present(place, field, value, fix, str, "a string").strip():
         raise place.error("is empty", fix, field)
     return value
 

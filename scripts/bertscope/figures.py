@@ -122,6 +122,13 @@ def symmetric_scale(values: np.ndarray) -> tuple[float, list[float]]:
     return float(f"{limit:.6g}"), [float(f"{limit * share:.6g}") for share in (-1, -0.5, 0, 0.5, 1)]
 
 
+def diverging_heatmap(ax: Axes, values: np.ndarray, limit: float, **options) -> None:
+    """A seaborn heatmap of signed values in the house's diverging colours, centred at 0, from -limit to limit."""
+    import seaborn as sns
+
+    sns.heatmap(values, ax=ax, cmap="PiYG", center=0, vmin=-limit, vmax=limit, linewidths=0.2, **options)
+
+
 def draw_boxes(ax: Axes, groups: Sequence[np.ndarray], positions: Sequence[float], **style) -> list[int]:
     """Box plots of the groups of at least :data:`MIN_BOX_POINTS` values at their positions; returns the indices of
     the other groups, whose points the caller draws instead."""
