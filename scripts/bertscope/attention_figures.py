@@ -55,7 +55,7 @@ def _scale(values: np.ndarray) -> tuple[Normalize, str, list[float]]:
     limit. Returns the norm, the colour map and the colour bar's ticks (ends included)."""
     limit, ticks = symmetric_scale(values)
     if values.min() < 0:
-        return Normalize(vmin=-limit, vmax=limit), "RdBu_r", ticks
+        return Normalize(vmin=-limit, vmax=limit), "PiYG", ticks
     return Normalize(vmin=0.0, vmax=limit), "viridis", [tick for tick in ticks if tick >= 0]
 
 
