@@ -470,13 +470,16 @@ def test_part2_tables_equal_the_notebooks_procedure(run_dir, tiny_model_dir):
 
 
 def test_attention_can_be_switched_off_and_its_layer_moved_rerunning_only_part2(run_dir):
+    # Other tests may have rerun run_dir with other settings: keep the n_steps its tables were made with.
+    n_steps = "n_steps=" + table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
     refused = snakemake(run_dir, "-n", "--config", "attention=false")
     assert refused.returncode != 0 and "True or False after --config" in refused.stdout + refused.stderr
-    off = dry_run_jobs(run_dir, "--config", "attention=False")
+    off = dry_run_jobs(run_dir, "--config", "attention=False", n_steps)
     assert not {"attention", "attention_tables", "attention_summary"} & set(off)
-    moved = dry_run_jobs(run_dir, "--config", "attention_layer=1")
+    assert not {"embedding_lig", "layer_conductance", "tables"} & set(off)
+    moved = dry_run_jobs(run_dir, "--config", "attention_layer=1", n_steps)
     assert moved["attention"] == 1, "every layer in one job by default"
-    per_layer = dry_run_jobs(run_dir, "--config", "attention_layers_per_job=1")
+    per_layer = dry_run_jobs(run_dir, "--config", "attention_layers_per_job=1", n_steps)
     assert per_layer["attention"] == 3
     assert not {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "tables"} & set(moved)
     completed = snakemake(run_dir, "-n", "--config", "attention_layer=4")

@@ -59,7 +59,8 @@ def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_lay
     weights = provenance["weights_sha256"]
     assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
     assert provenance["model"] == str(two_layer_model)
-    assert provenance["attribution_devices"] == {"cpu": 4}  # embeddings, subembeddings, two conductance layers
+    # embeddings, subembeddings, two conductance layers, Part 2's attention (both layers in one job)
+    assert provenance["attribution_devices"] == {"cpu": 5}
     assert {"torch", "transformers", "captum", "snakemake", "numpy"} <= set(provenance["packages"])
     assert provenance["config"]["n_steps"] == N_STEPS and len(provenance["config_digest"]) == 64
     second = json.loads((cold_runs[1] / "results" / "provenance.json").read_text())

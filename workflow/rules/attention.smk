@@ -18,7 +18,10 @@ rule attention:
     resources:
         gpu=1,
     params:
-        **ATTRIBUTION_PARAMS,
+        n_steps=config["n_steps"],
+        internal_batch_size=config["internal_batch_size"],
+        device=config["device"],
+        procedure=config["procedure"],
         code=code_digest(
             "attention.py",
             "attribution.py",
