@@ -10,6 +10,9 @@ rule inputs:
     conda:
         "../../environment.yml"
     threads: config["threads_per_job"]
+    # It runs the model on its examples (the prediction), on the GPU with device: auto.
+    resources:
+        gpu=1,
     params:
         code=code_digest(
             "examples.py", "model.py", "plan.py", "qa_inputs.py", "tensor_io.py"
