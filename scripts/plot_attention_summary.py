@@ -3,16 +3,15 @@
 import logging
 
 from bertscope.attention_figures import draw_head_summary, mean_conductance_by_head
+from bertscope.figures import figure_footer
 from bertscope.step import run_step
 
 log = logging.getLogger("bertscope")
 
 
 def main(smk):
-    means = mean_conductance_by_head(smk.input.attention_heads)
-    examples = len(smk.params.examples)
-    settings = f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · procedure: {smk.params.procedure}"
-    footer = f"{settings} · examples: {examples}"
+    means, examples = mean_conductance_by_head(smk.input.attention_heads)
+    footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"examples: {examples}")
     draw_head_summary(means, examples, footer, smk.output.figure)
     log.info("%d layers × %d heads over %d examples", *means.index.levshape, examples)
 

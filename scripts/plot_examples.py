@@ -6,7 +6,8 @@ import pandas as pd
 
 from bertscope import BertscopeError
 from bertscope.attention_figures import draw_attention_example
-from bertscope.example_figures import draw_example, figure_footer
+from bertscope.example_figures import draw_example
+from bertscope.figures import figure_footer
 from bertscope.step import atomic_output, run_step
 from bertscope.tables import ATTENTION_TABLES
 
@@ -35,7 +36,7 @@ def main(smk):
     examples = list(smk.params.examples)
     with atomic_output(smk.output.figures, directory=True) as staging:
         for number, example in enumerate(examples, 1):
-            footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, example)
+            footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"example: {example}")
             frames = example_rows(parts, example, paths)
             draw_example(
                 {table: frames[table] for table in TABLES}, staging / example, smk.params.figure_formats, footer

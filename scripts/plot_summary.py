@@ -13,6 +13,7 @@ from bertscope.figures import (
     decade_axis,
     diverging_heatmap,
     draw_boxes,
+    figure_footer,
     html_page,
     new_figure,
     number_label,
@@ -55,14 +56,6 @@ th, td { border: 1px solid #ccc; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #f5f5f5; }
 td.num { text-align: right; }
 """
-
-
-def footer(smk, examples: int) -> str:
-    """The footer of every summary figure and page: model, steps, and how many examples it covers."""
-    return (
-        f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · procedure: {smk.params.procedure} · "
-        f"examples: {examples}"
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -277,7 +270,8 @@ def main(smk):
     deltas = read_dataset(
         datasets["convergence_deltas"], "convergence_deltas", ["example", "target", "source", "layer", "delta"]
     )
-    line = footer(smk, predictions["example"].nunique())
+    covers = f"examples: {predictions['example'].nunique()}"
+    line = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, covers)
 
     figures = {
         "mean_layer_attribution": lambda: mean_layer_heatmap(

@@ -4,7 +4,7 @@ import logging
 
 import torch
 
-from bertscope.model import configure_torch, load_model, load_tokenizer, resolve_device
+from bertscope.model import configure_torch, load_model, load_tokenizer, resolve_device, run_on_input
 from bertscope.qa_inputs import encode_example
 from bertscope.step import run_step
 from bertscope.tensor_io import save_batch
@@ -14,12 +14,7 @@ log = logging.getLogger("bertscope")
 
 @torch.no_grad()
 def predict(model, tensors: dict) -> dict:
-    output = model(
-        tensors["input_ids"],
-        token_type_ids=tensors["token_type_ids"],
-        position_ids=tensors["position_ids"],
-        attention_mask=tensors["attention_mask"],
-    )
+    output = run_on_input(model, tensors)
     return {"start_logits": output.start_logits, "end_logits": output.end_logits}
 
 

@@ -103,6 +103,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "model")
 
 
+@pytest.fixture(scope="session")
+def tensors(tiny_model_dir) -> dict:
+    """The tutorial example's input and reference tensors for the tiny model (read only)."""
+    from bertscope.model import load_tokenizer
+    from bertscope.qa_inputs import encode_example
+
+    return encode_example(load_tokenizer(tiny_model_dir), "tutorial", TUTORIAL_EXAMPLE, 64).tensors
+
+
 @pytest.fixture()
 def tutorial_example() -> dict:
     return dict(TUTORIAL_EXAMPLE)

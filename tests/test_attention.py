@@ -4,6 +4,7 @@ independent computation, the layer outputs' conductance complete, and the norms'
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from tutorial_part2_procedure import run_part2
@@ -18,9 +19,8 @@ from bertscope.attention import (
     transformed_values,
     word_embeddings,
 )
-from bertscope.model import forward_from_word_embeddings, load_model, load_tokenizer
+from bertscope.model import forward_from_word_embeddings, load_model, run_on_input
 from bertscope.plan import chosen_attention_layer
-from bertscope.qa_inputs import encode_example
 
 N_STEPS = 20
 
@@ -28,13 +28,6 @@ N_STEPS = 20
 @pytest.fixture(scope="module")
 def model(tiny_model_dir):
     return load_model(tiny_model_dir, torch.device("cpu"), attention_weights=True)
-
-
-@pytest.fixture(scope="module")
-def tensors(tiny_model_dir):
-    from conftest import TUTORIAL_EXAMPLE
-
-    return encode_example(load_tokenizer(tiny_model_dir), "tutorial", TUTORIAL_EXAMPLE, 64).tensors
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +86,7 @@ def test_attention_weights_equal_an_independent_softmax_of_queries_and_keys(mode
     layers = list(range(1, model.config.num_hidden_layers + 1))
     attention, values = attention_and_values(model, tensors, layers)
     with torch.no_grad():
-        hidden = model(
-            tensors["input_ids"],
-            token_type_ids=tensors["token_type_ids"],
-            position_ids=tensors["position_ids"],
-            attention_mask=tensors["attention_mask"],
-            output_hidden_states=True,
-        ).hidden_states
+        hidden = run_on_input(model, tensors, output_hidden_states=True).hidden_states
     heads = model.config.num_attention_heads
     size = model.config.hidden_size // heads
     for layer in layers:
@@ -163,3 +150,25 @@ def test_grouping_layers_changes_nothing_but_which_job_holds_them(model, tensors
     assert grouped.keys() == alone.keys()
     for name, value in grouped.items():
         torch.testing.assert_close(alone[name], value, rtol=1e-6, atol=1e-9, msg=name)
+
+
+def test_the_head_summary_averages_every_part_and_counts_the_examples(tmp_path):
+    from bertscope.attention_figures import mean_conductance_by_head
+
+    def part(name, examples, start, end):
+        rows = [
+            {"example": example, "layer": layer, "head": head, "attention_entropy": 1.0, "value_norm_mean": 1.0}
+            | {"conductance_norm_start": start * layer, "conductance_norm_end": end * head}
+            for example in examples
+            for layer in (1, 2)
+            for head in (1, 2, 3)
+        ]
+        path = tmp_path / f"{name}.parquet"
+        pd.DataFrame(rows).to_parquet(path)
+        return path
+
+    means, examples = mean_conductance_by_head([part("a", ["q1", "q2"], 1.0, 2.0), part("b", ["q3"], 4.0, 5.0)])
+    assert examples == 3
+    assert means.loc[(2, 3), "conductance_norm_start"] == pytest.approx((1.0 * 2 * 2 + 4.0 * 2) / 3)
+    assert means.loc[(1, 3), "conductance_norm_end"] == pytest.approx((2.0 * 3 * 2 + 5.0 * 3) / 3)
+    assert list(means.index) == [(layer, head) for layer in (1, 2) for head in (1, 2, 3)]

@@ -43,13 +43,6 @@ def model(tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def tensors(tiny_model_dir):
-    from conftest import TUTORIAL_EXAMPLE
-
-    return encode_example(load_tokenizer(tiny_model_dir), "tutorial", TUTORIAL_EXAMPLE, 64).tensors
-
-
-@pytest.fixture(scope="module")
 def corrected_tensors(tiny_model_dir):
     """The tutorial example with BERT's token types (the first [SEP] in segment 0)."""
     from conftest import TUTORIAL_EXAMPLE

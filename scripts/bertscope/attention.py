@@ -18,7 +18,7 @@ import torch
 
 from bertscope.attribution import CONDUCTANCE_MIN_POINTS, chunk_rows, per_target
 from bertscope.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
-from bertscope.model import forward_from_word_embeddings
+from bertscope.model import forward_from_word_embeddings, run_on_input
 
 
 @torch.no_grad()
@@ -69,13 +69,7 @@ def attention_and_values(model, tensors: dict, layers: list[int]) -> tuple[dict,
         for layer in layers
     ]
     try:
-        output = model(
-            tensors["input_ids"],
-            token_type_ids=tensors["token_type_ids"],
-            position_ids=tensors["position_ids"],
-            attention_mask=tensors["attention_mask"],
-            output_attentions=True,
-        )
+        output = run_on_input(model, tensors, output_attentions=True)
     finally:
         for hook in hooks:
             hook.remove()

@@ -132,16 +132,17 @@ def draw_attention_example(
 HEAD_SUMMARY_COLUMNS = ["layer", "head", *(f"conductance_norm_{target}" for target in TARGETS)]
 
 
-def mean_conductance_by_head(parts) -> pd.DataFrame:
+def mean_conductance_by_head(parts) -> tuple[pd.DataFrame, int]:
     """Mean over examples of each head's attention-conductance norm, per target: (layer, head) rows, read one table
-    part at a time (``parts``: paths of ``attention_heads`` parts)."""
+    part at a time (``parts``: paths of ``attention_heads`` parts); and how many examples that is (each example has
+    one row per layer and head)."""
     totals, count = None, None
     for path in parts:
         frame = pd.read_parquet(path, columns=HEAD_SUMMARY_COLUMNS).groupby(["layer", "head"])
         sums, counts = frame.sum(), frame.size()
         totals = sums if totals is None else totals.add(sums, fill_value=0)
         count = counts if count is None else count.add(counts, fill_value=0)
-    return totals.div(count, axis=0)
+    return totals.div(count, axis=0), int(count.max())
 
 
 def draw_head_summary(means: pd.DataFrame, examples: int, footer: str, paths) -> None:

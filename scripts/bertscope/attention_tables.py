@@ -10,14 +10,6 @@ import pandas as pd
 from bertscope import TARGETS
 from bertscope.tables import layer_key, summarize, token_rows
 
-PER_HEAD = ("attention", "conductance_start", "conductance_end", "alpha_value_norm")
-OVER_HEADS = (
-    "attention_head_norm",
-    "conductance_start_head_norm",
-    "conductance_end_head_norm",
-    "summed_alpha_value_norm",
-)
-
 
 def pair_rows(example: str, quantity: str, layer: int, head: int | None, tokens: list[str], matrix) -> pd.DataFrame:
     """One row per (from token, to token) of an (L, L) matrix."""

@@ -312,11 +312,6 @@ FIGURES = ("conductance_heatmap", "token_conductance_boxplot", "attribution_dens
 """The example figures saved in every ``figure_formats`` format, ``{name}_{target}.{format}``."""
 
 
-def figure_footer(model: str, n_steps: int, procedure: str, example: str) -> str:
-    """The line that closes every figure and page of an example: model, steps, procedure, example."""
-    return f"model: {model} · n_steps: {n_steps} · procedure: {procedure} · example: {example}"
-
-
 def draw_example(frames: dict[str, pd.DataFrame], directory, formats: list[str], footer: str) -> None:
     """Write one example's figures and pages into ``directory`` from its rows of each table (``frames``)."""
     directory = Path(directory)

@@ -138,6 +138,12 @@ def draw_boxes(ax: Axes, groups: Sequence[np.ndarray], positions: Sequence[float
     return [i for i in range(len(groups)) if i not in boxed]
 
 
+def figure_footer(model: str, n_steps: int, procedure: str, covers: str) -> str:
+    """The line that closes every figure and page: model, steps, procedure, and what it covers
+    (``example: tutorial``, ``examples: 120``)."""
+    return f"model: {model} · n_steps: {n_steps} · procedure: {procedure} · {covers}"
+
+
 def new_figure(width: float, height: float) -> tuple[Figure, plt.Axes]:
     """A figure with one axes, laid out so that labels, titles and legends never overlap."""
     return plt.subplots(figsize=(width, height), layout="constrained")

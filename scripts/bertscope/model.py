@@ -110,6 +110,18 @@ def _max_start_end_logits(output) -> torch.Tensor:
     return torch.stack((output.start_logits.max(dim=1).values, output.end_logits.max(dim=1).values), dim=1)
 
 
+def run_on_input(model, tensors: dict, **options):
+    """The model's output on an example's input tensors (ids, token types, positions, mask); ``options`` go to
+    the model (``output_attentions=True``, ...)."""
+    return model(
+        tensors["input_ids"],
+        token_type_ids=tensors["token_type_ids"],
+        position_ids=tensors["position_ids"],
+        attention_mask=tensors["attention_mask"],
+        **options,
+    )
+
+
 def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None):
     output = model(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
     return _max_start_end_logits(output)

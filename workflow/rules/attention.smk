@@ -82,6 +82,5 @@ rule attention_summary:
     params:
         **figure_params(),
         code=code_digest("attention_figures.py", "figures.py", "tables.py"),
-        examples=list(EXAMPLES),
     script:
         "../../scripts/plot_attention_summary.py"

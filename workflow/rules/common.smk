@@ -110,11 +110,15 @@ def batch_examples(wildcards):
     return BATCHES[wildcards.batch]
 
 
+def model_depth():
+    """The model's number of encoder layers: known once the model checkpoint has run."""
+    return num_encoder_layers(checkpoints.model.get().output.model)
+
+
 def layer_groups_of_model(setting="layers_per_job"):
     """The layer groups by name (1-based layers) of the conductance jobs, or of the attention jobs with
-    ``attention_layers_per_job``: known once the model checkpoint has run."""
-    depth = num_encoder_layers(checkpoints.model.get().output.model)
-    return layer_groups(depth, config[setting])
+    ``attention_layers_per_job``."""
+    return layer_groups(model_depth(), config[setting])
 
 
 def conductance_files(batch):
@@ -133,9 +137,8 @@ def attention_files(batch):
 
 def chosen_layer_in(group):
     """``attention_layer`` if it is one of the group's layers, else None (so that moving it reruns two groups)."""
-    depth = num_encoder_layers(checkpoints.model.get().output.model)
     try:
-        chosen = chosen_attention_layer(config["attention_layer"], depth)
+        chosen = chosen_attention_layer(config["attention_layer"], model_depth())
     except BertscopeError as error:
         raise WorkflowError(str(error)) from None
     groups = layer_groups_of_model("attention_layers_per_job")
