@@ -53,6 +53,7 @@ docs: setup
 lint: setup
 	$(BIN)/snakemake --lint
 
+# Everything the pipeline wrote below results/ (its README stays), and Snakemake's records.
 clean:
-	rm -rf results/model results/inputs results/attributions results/tables results/figures results/logs \
-		results/benchmarks .snakemake
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .snakemake

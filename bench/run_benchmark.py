@@ -213,9 +213,9 @@ def attribution_compute(model_dir: Path, threads: int, n_steps: int, repeats: in
     sys.path.insert(0, str(REPO / "scripts"))
     import torch
 
-    from bertscope.attribution import embedding_lig, layer_conductance, path_attribution, subembedding_lig
-    from bertscope.model import configure_torch, load_model, load_tokenizer
-    from bertscope.qa_inputs import encode_example
+    from bertscope.attribution.part1 import embedding_lig, layer_conductance, path_attribution, subembedding_lig
+    from bertscope.data.qa_inputs import encode_example
+    from bertscope.models.loading import configure_torch, load_model, load_tokenizer
 
     configure_torch(threads)
     model, tokenizer = load_model(model_dir, torch.device("cpu")), load_tokenizer(model_dir)

@@ -415,10 +415,10 @@ def compute_alone(workdir: Path, layers_per_call, n_steps: int, threads: int) ->
     started = time.perf_counter()
     import torch
 
-    from bertscope.attribution import embedding_lig, layer_conductance, subembedding_lig
-    from bertscope.model import configure_torch, load_model
-    from bertscope.plan import layer_groups
-    from bertscope.tensor_io import BatchFile
+    from bertscope.attribution.part1 import embedding_lig, layer_conductance, subembedding_lig
+    from bertscope.models.loading import configure_torch, load_model
+    from bertscope.pipeline.plan import layer_groups
+    from bertscope.pipeline.tensor_io import BatchFile
 
     configure_torch(threads)
     model = load_model(workdir / "results" / "model", torch.device("cpu"))
@@ -660,8 +660,9 @@ def synthetic_batch(numbers: range, rng, np_rng, layers: int, hidden: int, token
 def write_synthetic_tables(workdir: Path, count: int, per_batch: int, hidden: int, tokens_mean: int) -> dict:
     import numpy as np
 
-    from bertscope.plan import TABLE_PART, example_batches
-    from bertscope.tables import write_table
+    from bertscope.pipeline.paths import TABLE_PART
+    from bertscope.pipeline.plan import example_batches
+    from bertscope.tables.io import write_table
 
     rng, np_rng = random.Random(0), np.random.default_rng(0)
     ids = [f"q{number:05d}" for number in range(1, count + 1)]
@@ -679,7 +680,7 @@ def write_synthetic_tables(workdir: Path, count: int, per_batch: int, hidden: in
 
 
 def memory_part(count: int, per_batch: int, hidden: int, tokens_mean: int) -> dict:
-    from bertscope.plan import TABLE_DATASET, TABLE_PART, TABLES_MANIFEST
+    from bertscope.pipeline.paths import TABLE_DATASET, TABLE_PART, TABLES_MANIFEST
 
     workdir = fresh(WORK / f"memory-{count}")
     written = write_synthetic_tables(workdir, count, per_batch, hidden, tokens_mean)

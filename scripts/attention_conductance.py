@@ -2,10 +2,10 @@
 conductance and the layer outputs' (the word embeddings as input), and attention norms (one file per batch and
 group; token-pair matrices only for the examples that get figures)."""
 
-from bertscope.attention import attention_results
-from bertscope.attribution_step import attribution_job, attribution_record
-from bertscope.step import run_step
-from bertscope.tensor_io import save_batch
+from bertscope.attribution.job import attribution_job, attribution_record
+from bertscope.attribution.part2 import attention_results
+from bertscope.pipeline.step import run_step
+from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):

@@ -1,15 +1,15 @@
-"""One batch's part of every Part 2 table (documented in bertscope.tables), from its inputs and attention files."""
+"""One batch's part of every Part 2 table (schemas in bertscope.tables.schemas), from its inputs and attention files."""
 
 import logging
 from collections import defaultdict
 
 import pandas as pd
 
-from bertscope.attention_tables import attention_example_tables
-from bertscope.provenance import table_metadata
-from bertscope.step import run_step
-from bertscope.tables import write_table_parts
-from bertscope.tensor_io import BatchFile
+from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.step import run_step
+from bertscope.pipeline.tensor_io import BatchFile
+from bertscope.tables.io import write_table_parts
+from bertscope.tables.part2 import attention_example_tables
 
 log = logging.getLogger("bertscope")
 

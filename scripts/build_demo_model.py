@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bertscope.demo_files import DEMO_DIR, MANIFEST, TRAINING_STATS, read_manifest, shown, write_manifest
+from bertscope.models.demo_files import DEMO_DIR, MANIFEST, TRAINING_STATS, read_manifest, shown, write_manifest
 
 log = logging.getLogger("bertscope")
 
@@ -45,7 +45,7 @@ def processor() -> str:
 
 def rebuild(output: Path, seed: int, threads: int) -> dict:
     """Train into a staging directory beside ``output``, then replace the files of the previous build there."""
-    from bertscope.demo_model import build_demo_model
+    from bertscope.models.demo_model import build_demo_model
 
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".demo-build-", dir=output.parent) as staging_name:

@@ -1,10 +1,10 @@
 """Layer Integrated Gradients on the whole embedding layer, for the start and the end position, for every example
 of a batch (one file for the batch)."""
 
-from bertscope.attribution import embedding_lig
-from bertscope.attribution_step import attribution_job, attribution_record, kept_tensors, log_deltas
-from bertscope.step import run_step
-from bertscope.tensor_io import save_batch
+from bertscope.attribution.job import attribution_job, attribution_record, kept_tensors, log_deltas
+from bertscope.attribution.part1 import embedding_lig
+from bertscope.pipeline.step import run_step
+from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):

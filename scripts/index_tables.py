@@ -8,17 +8,10 @@ import json
 import logging
 from pathlib import Path
 
-from bertscope.step import atomic_output, run_step
+from bertscope.pipeline.step import atomic_output, run_step
+from bertscope.tables.io import remove_stale_parts
 
 log = logging.getLogger("bertscope")
-
-
-def remove_stale_parts(dataset: Path, current: set[Path]) -> list[str]:
-    """Delete the Parquet parts of ``dataset`` that are not ``current`` (staging files, named '.…', are left)."""
-    stale = [path for path in dataset.glob("[!._]*.parquet") if path.resolve() not in current]
-    for path in stale:
-        path.unlink()
-    return sorted(path.name for path in stale)
 
 
 def main(smk):

@@ -1,10 +1,10 @@
 """Layer Conductance of a group of encoder layers (one layer by default), for start and end, for every example of a
 batch (one file for the batch and group)."""
 
-from bertscope.attribution import layer_conductance
-from bertscope.attribution_step import attribution_job, attribution_record, conductance_kept
-from bertscope.step import run_step
-from bertscope.tensor_io import save_batch
+from bertscope.attribution.job import attribution_job, attribution_record, conductance_kept
+from bertscope.attribution.part1 import layer_conductance
+from bertscope.pipeline.step import run_step
+from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):

@@ -2,16 +2,10 @@
 from one pass over the path, for start and end, for every example of a batch. Writes the same two files as the
 ``embedding_lig`` and ``layer_conductance`` steps, with the same numbers (up to float summation order)."""
 
-from bertscope.attribution import path_attribution
-from bertscope.attribution_step import (
-    attribution_job,
-    attribution_record,
-    conductance_kept,
-    kept_tensors,
-    log_deltas,
-)
-from bertscope.step import run_step
-from bertscope.tensor_io import save_batch
+from bertscope.attribution.job import attribution_job, attribution_record, conductance_kept, kept_tensors, log_deltas
+from bertscope.attribution.part1 import path_attribution
+from bertscope.pipeline.step import run_step
+from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):

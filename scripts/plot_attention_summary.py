@@ -2,9 +2,9 @@
 
 import logging
 
-from bertscope.attention_figures import draw_head_summary, mean_conductance_by_head
-from bertscope.figures import figure_footer
-from bertscope.step import run_step
+from bertscope.figures.attention import draw_head_summary, mean_conductance_by_head
+from bertscope.figures.style import figure_footer
+from bertscope.pipeline.step import run_step
 
 log = logging.getLogger("bertscope")
 

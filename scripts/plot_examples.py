@@ -5,15 +5,13 @@ import logging
 import pandas as pd
 
 from bertscope import BertscopeError
-from bertscope.attention_figures import draw_attention_example
-from bertscope.example_figures import draw_example
-from bertscope.figures import figure_footer
-from bertscope.step import atomic_output, run_step
-from bertscope.tables import ATTENTION_TABLES
+from bertscope.figures.attention import draw_attention_example
+from bertscope.figures.examples import draw_example
+from bertscope.figures.style import figure_footer
+from bertscope.pipeline.step import atomic_output, run_step
+from bertscope.tables.schemas import ATTENTION_TABLES, EXAMPLE_FIGURE_TABLES, example_figure_tables
 
 log = logging.getLogger("bertscope")
-
-TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions")
 
 
 def example_rows(parts: dict[str, pd.DataFrame], example: str, path_of: dict[str, str]) -> dict[str, pd.DataFrame]:
@@ -30,7 +28,7 @@ def example_rows(parts: dict[str, pd.DataFrame], example: str, path_of: dict[str
 
 
 def main(smk):
-    tables = TABLES + (ATTENTION_TABLES if smk.params.attention else ())
+    tables = example_figure_tables(smk.params.attention)
     paths = {table: smk.input[table] for table in tables}
     parts = {table: pd.read_parquet(path) for table, path in paths.items()}
     examples = list(smk.params.examples)
@@ -39,7 +37,10 @@ def main(smk):
             footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"example: {example}")
             frames = example_rows(parts, example, paths)
             draw_example(
-                {table: frames[table] for table in TABLES}, staging / example, smk.params.figure_formats, footer
+                {table: frames[table] for table in EXAMPLE_FIGURE_TABLES},
+                staging / example,
+                smk.params.figure_formats,
+                footer,
             )
             if smk.params.attention:
                 attention = {table: frames[table] for table in ATTENTION_TABLES}

@@ -3,14 +3,14 @@
 import logging
 from pathlib import Path
 
-from bertscope.step import atomic_output, run_step
+from bertscope.pipeline.step import atomic_output, run_step
 
 log = logging.getLogger("bertscope")
 
 
 def main(smk):
-    from bertscope.demo_files import DEMO_DIR
-    from bertscope.model_source import prepare_model
+    from bertscope.models.demo_files import DEMO_DIR
+    from bertscope.models.source import prepare_model
 
     # model: demo lists the shipped manifest as an input (models/demo/SHA256SUMS); the files sit beside it.
     manifest = getattr(smk.input, "demo_manifest", None)

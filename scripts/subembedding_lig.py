@@ -1,11 +1,11 @@
 """Layer Integrated Gradients on the word, token-type and position embeddings at once, for the start and the end
 position, for every example of a batch (one file for the batch)."""
 
-from bertscope.attribution import subembedding_lig
-from bertscope.attribution_step import attribution_job, attribution_record, log_deltas
-from bertscope.step import run_step
-from bertscope.tables import stored_summary
-from bertscope.tensor_io import save_batch
+from bertscope.attribution.job import attribution_job, attribution_record, log_deltas
+from bertscope.attribution.part1 import subembedding_lig
+from bertscope.attribution.stored import stored_summary
+from bertscope.pipeline.step import run_step
+from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):

@@ -4,8 +4,8 @@ import html
 import json
 from pathlib import Path
 
-from bertscope.figures import html_page, write_text
-from bertscope.step import run_step
+from bertscope.figures.style import html_page, write_text
+from bertscope.pipeline.step import run_step
 
 
 def preview(table: str, dataset: str, rows: int, max_rows: int, footer: str) -> str:

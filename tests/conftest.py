@@ -106,8 +106,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tensors(tiny_model_dir) -> dict:
     """The tutorial example's input and reference tensors for the tiny model (read only)."""
-    from bertscope.model import load_tokenizer
-    from bertscope.qa_inputs import encode_example
+    from bertscope.data.qa_inputs import encode_example
+    from bertscope.models.loading import load_tokenizer
 
     return encode_example(load_tokenizer(tiny_model_dir), "tutorial", TUTORIAL_EXAMPLE, 64).tensors
 

@@ -10,7 +10,7 @@ import torch
 from tutorial_part2_procedure import run_part2
 
 from bertscope import BertscopeError
-from bertscope.attention import (
+from bertscope.attribution.part2 import (
     attention_and_values,
     attention_conductance,
     attention_entropy_bits,
@@ -19,8 +19,9 @@ from bertscope.attention import (
     transformed_values,
     word_embeddings,
 )
-from bertscope.model import forward_from_word_embeddings, load_model, run_on_input
-from bertscope.plan import chosen_attention_layer
+from bertscope.models.forward import forward_from_word_embeddings, run_on_input
+from bertscope.models.loading import load_model
+from bertscope.pipeline.plan import chosen_attention_layer
 
 N_STEPS = 20
 
@@ -153,7 +154,7 @@ def test_grouping_layers_changes_nothing_but_which_job_holds_them(model, tensors
 
 
 def test_the_head_summary_averages_every_part_and_counts_the_examples(tmp_path):
-    from bertscope.attention_figures import mean_conductance_by_head
+    from bertscope.figures.attention import mean_conductance_by_head
 
     def part(name, examples, start, end):
         rows = [

@@ -10,7 +10,8 @@ import pytest
 import torch
 from captum.attr import LayerConductance, LayerIntegratedGradients
 
-from bertscope.attribution import (
+from bertscope.attribution.captum_extensions import MultiLayerConductance, first_target_rows
+from bertscope.attribution.part1 import (
     AUTO_BATCH_MEMORY_BYTES,
     activation_memory_budget,
     auto_internal_batch_size,
@@ -21,17 +22,11 @@ from bertscope.attribution import (
     per_target,
     subembedding_lig,
 )
-from bertscope.captum_extensions import MultiLayerConductance, first_target_rows
-from bertscope.model import forward_from_embeddings, forward_from_ids, load_model, load_tokenizer
-from bertscope.qa_inputs import encode_example
-from bertscope.tables import (
-    attribution_pmf,
-    distribution_rows,
-    entropy_bits,
-    layer_summary_rows,
-    stored_summary,
-    summarize,
-)
+from bertscope.attribution.stored import stored_summary
+from bertscope.data.qa_inputs import encode_example
+from bertscope.models.forward import forward_from_embeddings, forward_from_ids
+from bertscope.models.loading import load_model, load_tokenizer
+from bertscope.tables.part1 import attribution_pmf, distribution_rows, entropy_bits, layer_summary_rows, summarize
 
 N_STEPS = 50
 

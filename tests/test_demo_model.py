@@ -1,7 +1,7 @@
 """The shipped demo model (models/demo): its manifest, the copy `model: demo` makes of it, and the training code.
 
 `model: demo` never trains: it copies the files shipped in models/demo, each checked against SHA256SUMS. The
-training code (bertscope.demo_model, behind `make demo-model`) is checked against the shipped model here: the
+training code (bertscope.models.demo_model, behind `make demo-model`) is checked against the shipped model here: the
 vocabulary it builds and the held-out exact match that training.json records.
 """
 
@@ -20,11 +20,12 @@ from conftest import REPO, TUTORIAL_TOKENS, dry_run_jobs, snakemake, write_confi
 from safetensors.torch import load_file
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from bertscope import BertscopeError, demo_model
-from bertscope.demo_files import DEMO_DIR, MANIFEST, TRAINING_STATS, planned_inputs, read_manifest
-from bertscope.demo_model import TUTORIAL_ANSWER, TUTORIAL_CONTEXT, TUTORIAL_QUESTION, build_demo_model
-from bertscope.model_source import prepare_model
-from bertscope.provenance import file_sha256
+from bertscope import BertscopeError
+from bertscope.models import demo_model
+from bertscope.models.demo_files import DEMO_DIR, MANIFEST, TRAINING_STATS, planned_inputs, read_manifest
+from bertscope.models.demo_model import TUTORIAL_ANSWER, TUTORIAL_CONTEXT, TUTORIAL_QUESTION, build_demo_model
+from bertscope.models.source import prepare_model
+from bertscope.pipeline.provenance import file_sha256
 
 ANSWER_START, ANSWER_END = 13, 23
 MODEL_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
@@ -43,7 +44,7 @@ def prepared(tmp_path_factory) -> tuple[Path, dict]:
     output_dir = tmp_path_factory.mktemp("demo_model") / "model"
     output_dir.mkdir()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sys.modules, "bertscope.demo_model", None)  # importing the training code fails
+        patch.setitem(sys.modules, "bertscope.models.demo_model", None)  # importing the training code fails
         patch.setattr(torch.optim, "AdamW", fail_if_called)
         patch.setattr(demo_model, "build_demo_model", fail_if_called)
         record = prepare_model("demo", None, output_dir)
@@ -307,7 +308,7 @@ def test_make_demo_model_rewrites_the_files_and_the_manifest(tmp_path, monkeypat
 
 
 def test_a_config_with_the_retired_demo_seed_is_refused_naming_make_demo_model():
-    from bertscope.plan import config_problem
+    from bertscope.pipeline.config import config_problem
 
     problem = config_problem({"model": "demo", "demo_seed": 1}, REPO / "workflow" / "schemas" / "config.schema.yaml")
     assert problem.startswith("config: unknown key(s) 'demo_seed'. 'demo_seed' is gone: the demo model is shipped")

@@ -15,12 +15,14 @@ import torch
 import yaml
 
 from bertscope import SUBEMBEDDINGS
-from bertscope.attribution import embedding_lig, subembedding_lig
-from bertscope.demo_files import DEMO_DIR
-from bertscope.example_figures import COLUMNS, top_table
-from bertscope.model import forward_from_ids, load_model, load_tokenizer
-from bertscope.qa_inputs import encode_example
-from bertscope.tables import summarize, token_rows, token_sums
+from bertscope.attribution.part1 import embedding_lig, subembedding_lig
+from bertscope.attribution.stored import token_sums
+from bertscope.data.qa_inputs import encode_example
+from bertscope.figures.examples import COLUMNS, top_table
+from bertscope.models.demo_files import DEMO_DIR
+from bertscope.models.forward import forward_from_ids
+from bertscope.models.loading import load_model, load_tokenizer
+from bertscope.tables.part1 import summarize, token_rows
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "demo-model.md"

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bertscope import BertscopeError
-from bertscope.examples import check_example_id, load_examples_file, merge_examples
+from bertscope.data.examples import check_example_id, load_examples_file, merge_examples
 
 CONTEXT = "It is important to us to include, empower and support humans of all kinds."
 ANSWER = "to include, empower and support humans of all kinds"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, write_config
 
-from bertscope.tables import SCHEMAS
+from bertscope.tables.schemas import SCHEMAS
 
 BATCH = "tutorial"
 

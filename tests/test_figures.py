@@ -17,17 +17,10 @@ import pytest
 from matplotlib.patches import PathPatch, StepPatch
 
 from bertscope import TARGETS, BertscopeError
-from bertscope.example_figures import FIGURES, RIDGE_HEIGHT, boxplot, density, entropy, heatmap, mass_function
-from bertscope.figures import MIN_BOX_POINTS, symmetric_scale, token_label
-from bertscope.tables import (
-    DENSITY_BINS,
-    attribution_pmf,
-    conform,
-    distribution_rows,
-    layer_summary_rows,
-    token_rows,
-    write_table,
-)
+from bertscope.figures.examples import FIGURES, RIDGE_HEIGHT, boxplot, density, entropy, heatmap, mass_function
+from bertscope.figures.style import MIN_BOX_POINTS, symmetric_scale, token_label
+from bertscope.tables.io import conform, write_table
+from bertscope.tables.part1 import DENSITY_BINS, attribution_pmf, distribution_rows, layer_summary_rows, token_rows
 
 EXAMPLE, OTHER = "ex", "q2"
 TOKENS = ["[CLS]", "What", "<b>&", "?", "[SEP]", "It", "kinds", "[SEP]"]

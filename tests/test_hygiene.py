@@ -41,55 +41,39 @@ def test_snakemake_files_are_snakefmt_formatted():
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def package_imports(path: Path) -> set[str]:
-    """The bertscope modules a file imports anywhere in it (file names, ``__init__.py`` for the package)."""
-    import ast
-
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bertscope":
-            parts = node.module.split(".")
-            found.add(f"{parts[1]}.py" if len(parts) > 1 else "__init__.py")
-        elif isinstance(node, ast.Import):
-            found |= {f"{alias.name.split('.')[1]}.py" for alias in node.names if alias.name.startswith("bertscope.")}
-    return found
+def test_no_rule_file_names_a_python_file():
+    """Scripts are named by step (step_script), code digests come from the scripts' imports (step_code)."""
+    for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
+        assert not re.search(r"\w\.py\b", path.read_text()), f"{path.name} names a .py file"
 
 
-def reachable_modules(script: Path) -> set[str]:
-    """Every package module a step script runs: its own imports, theirs, and so on."""
-    package = REPO / "scripts" / "bertscope"
-    seen, pending = {"__init__.py"}, package_imports(script)
-    while pending:
-        module = pending.pop()
-        if module not in seen:
-            seen.add(module)
-            pending |= package_imports(package / module)
-    return seen
-
-
-def declared_code(rules_text: str, name: str, constants: dict[str, list[str]]) -> tuple[str, set[str]]:
-    """A rule's script and the modules its ``code=code_digest(...)`` names (with the two every step shares)."""
-    body = re.search(rf"^(?:rule|checkpoint) {name}:\n(.*?)(?=^\S|\Z)", rules_text, flags=re.S | re.M).group(1)
-    script = re.search(r'script:\s*"([^"]+)"', body).group(1)
-    call = re.search(r"code=(code_digest\((.*?)\)|[A-Z_]+)", body, flags=re.S)
-    modules = constants[call.group(1)] if call.group(2) is None else re.findall(r'"([\w.]+)"', call.group(2))
-    return script, {"__init__.py", "step.py", *modules}
-
-
-def test_each_rule_digests_exactly_the_package_modules_its_script_runs():
-    texts = {path: path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk"))}
-    constants = {
-        name: re.findall(r'"([\w.]+)"', args)
-        for text in texts.values()
-        for name, args in re.findall(r"^([A-Z_]+) = code_digest\((.*?)\)", text, flags=re.M | re.S)
-    }
+def test_each_rule_digests_the_code_of_its_own_script():
     checked = 0
-    for path, text in texts.items():
-        for name in re.findall(r"^(?:rule|checkpoint) (\w+):", text, flags=re.M):
-            if "script:" not in text.split(f" {name}:", 1)[1].split("\nrule ", 1)[0]:
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        for name, body in re.findall(
+            r"^\s*(?:rule|checkpoint) (\w+):\n(.*?)(?=^\s*(?:rule|checkpoint) |\Z)", text, re.S | re.M
+        ):
+            scripts = re.findall(r'step_script\("(\w+)"\)', body)
+            if not scripts:
                 continue
-            script, declared = declared_code(text, name, constants)
-            runs = reachable_modules((path.parent / script).resolve())
-            assert declared == runs, f"rule {name}: digests {sorted(declared)}, its script runs {sorted(runs)}"
+            assert re.findall(r'code=step_code\("(\w+)"\)', body) == scripts, f"rule {name}"
+            assert (REPO / "scripts" / f"{scripts[0]}.py").is_file(), f"rule {name}"
             checked += 1
-    assert checked >= 11  # every rule with a script
+    assert checked >= 15  # every rule with a script
+
+
+def test_attribution_steps_run_no_table_or_figure_code():
+    """A table's schema or writer can change without rerunning any attribution job."""
+    from bertscope.pipeline.code import reachable_modules
+
+    for script in (
+        "embedding_lig",
+        "subembedding_lig",
+        "layer_conductance",
+        "path_attribution",
+        "attention_conductance",
+    ):
+        modules = reachable_modules(REPO / "scripts" / f"{script}.py")
+        assert "bertscope.attribution.stored" in modules
+        assert not [m for m in modules if m.startswith(("bertscope.tables", "bertscope.figures"))], script

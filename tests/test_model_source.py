@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 
 from bertscope import BertscopeError
-from bertscope.model_source import prepare_model, source_kind
+from bertscope.models.source import prepare_model, source_kind
 
 
 def test_local_directory_is_normalised_to_safetensors(tiny_model_dir, tmp_path):

@@ -22,8 +22,8 @@ from conftest import (
     write_config,
 )
 
-from bertscope.attention_figures import FIGURES as ATTENTION_FIGURES
-from bertscope.tables import SCHEMAS
+from bertscope.figures.attention import FIGURES as ATTENTION_FIGURES
+from bertscope.tables.schemas import SCHEMAS
 
 # The real pipeline end to end (and its report in Chromium): minutes; `make test-fast` leaves it out.
 pytestmark = pytest.mark.slow
@@ -91,7 +91,7 @@ def test_cross_example_summary_is_produced(run_dir):
 
 
 def test_one_conductance_file_per_layer_group_for_the_batch_of_examples(run_dir):
-    from bertscope.tensor_io import read_records
+    from bertscope.pipeline.tensor_io import read_records
 
     attributions = run_dir / "results" / "attributions" / BATCH
     groups = sorted(path.name for path in attributions.glob("conductance_*.safetensors"))
@@ -105,7 +105,7 @@ def test_one_conductance_file_per_layer_group_for_the_batch_of_examples(run_dir)
 
 
 def test_summary_storage_keeps_no_full_tensor(run_dir):
-    from bertscope.tensor_io import BatchFile
+    from bertscope.pipeline.tensor_io import BatchFile
 
     conductance = BatchFile(run_dir / "results" / "attributions" / BATCH / "conductance_layers_02-02.safetensors")
     assert sorted(conductance.tensors("tutorial")) == ["layer_02.delta", "layer_02.explained", "layer_02.token_sums"]
@@ -254,8 +254,8 @@ def test_the_dataset_reads_back_as_its_parts_concatenated(run_dir):
 
 
 def test_full_storage_keeps_every_tensor_and_gives_identical_tables(run_dir, tmp_path):
-    from bertscope.tables import token_sums
-    from bertscope.tensor_io import BatchFile
+    from bertscope.attribution.stored import token_sums
+    from bertscope.pipeline.tensor_io import BatchFile
 
     summary_tables = {table: read_table(run_dir, table) for table in SCHEMAS}
     n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()

@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bertscope import BertscopeError
-from bertscope.plan import (
-    CONDUCTANCE,
-    EMBEDDINGS,
-    FIGURES,
-    INPUTS,
-    TABLE_PART,
-    example_batches,
-    figure_batches,
-    figure_examples,
-    layer_groups,
-    shares_one_pass,
-)
+from bertscope.pipeline.paths import CONDUCTANCE, EMBEDDINGS, FIGURES, INPUTS, TABLE_PART
+from bertscope.pipeline.plan import example_batches, figure_batches, figure_examples, layer_groups, shares_one_pass
 
 IDS = ["q1", "q2", "q3", "q4", "q5"]
 

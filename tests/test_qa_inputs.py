@@ -6,8 +6,8 @@ import pytest
 from conftest import TUTORIAL_TOKENS
 
 from bertscope import BertscopeError
-from bertscope.model import load_tokenizer
-from bertscope.qa_inputs import encode_example
+from bertscope.data.qa_inputs import encode_example
+from bertscope.models.loading import load_tokenizer
 
 
 @pytest.fixture(scope="module")

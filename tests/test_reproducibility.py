@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, table_metadata, write_config
 
-from bertscope.tables import SCHEMAS
+from bertscope.tables.schemas import SCHEMAS
 
 # Cold runs of the pipeline: minutes; `make test-fast` leaves them out.
 pytestmark = pytest.mark.slow

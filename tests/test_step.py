@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from bertscope import BertscopeError
-from bertscope.step import STAGING_SEPARATOR, atomic_output
-from bertscope.tensor_io import BatchFile, read_records, save_batch
+from bertscope.pipeline.step import STAGING_SEPARATOR, atomic_output
+from bertscope.pipeline.tensor_io import BatchFile, read_records, save_batch
 
 
 @pytest.fixture()

@@ -17,8 +17,10 @@ from matplotlib.collections import PathCollection
 from matplotlib.patches import PathPatch
 
 from bertscope import TARGETS, BertscopeError
-from bertscope.figures import MIN_BOX_POINTS, number_label, power_of_ten, symmetric_scale
-from bertscope.summary import (
+from bertscope.figures.style import MIN_BOX_POINTS, number_label, power_of_ten, symmetric_scale
+from bertscope.tables.io import write_table
+from bertscope.tables.part1 import delta_rows, layer_summary_rows, token_rows
+from bertscope.tables.summary import (
     CATEGORIES,
     dataset_parts,
     delta_magnitudes,
@@ -27,7 +29,6 @@ from bertscope.summary import (
     mean_layer_attribution_of_dataset,
     token_categories,
 )
-from bertscope.tables import delta_rows, layer_summary_rows, token_rows, write_table
 
 LAYERS, HIDDEN = 3, 40
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -199,7 +200,7 @@ def test_mean_layer_attribution_is_the_mean_of_category_sums(tables):
 
 
 def test_heatmap_has_one_row_per_layer_in_each_panel(tables):
-    from plot_summary import mean_layer_heatmap
+    from bertscope.figures.summary import mean_layer_heatmap
 
     fig = mean_layer_heatmap(mean_layer_attribution(layer_rows(tables), pd.read_parquet(tables["predictions"])), 3)
     panels = [ax for ax in fig.axes if ax.get_title()]
@@ -215,7 +216,7 @@ def test_heatmap_has_one_row_per_layer_in_each_panel(tables):
 
 
 def test_entropy_medians_and_band_are_numpy_statistics(tables):
-    from plot_summary import entropy_figure
+    from bertscope.figures.summary import entropy_figure
 
     summary = pd.read_parquet(tables["layer_summary"])
     stats = entropy_quantiles(summary)
@@ -246,7 +247,7 @@ def test_one_example_band_collapses_to_its_values(one_example_tables):
 
 
 def test_convergence_figure_counts_every_attribution(tables):
-    from plot_summary import delta_figure
+    from bertscope.figures.summary import delta_figure
 
     deltas = pd.read_parquet(tables["convergence_deltas"])
     fig = delta_figure(delta_magnitudes(deltas), len(EXAMPLES))
@@ -269,7 +270,7 @@ def test_convergence_figure_counts_every_attribution(tables):
 
 
 def test_zero_deltas_use_a_symmetric_log_scale(tmp_path):
-    from plot_summary import delta_figure
+    from bertscope.figures.summary import delta_figure
 
     paths = build_tables(tmp_path / "tables", EXAMPLES, zero_delta=True)
     deltas = pd.read_parquet(paths["convergence_deltas"])
@@ -360,7 +361,7 @@ def scatter_points_per_source(ax, sources: list[str]) -> dict[str, int]:
 
 
 def test_convergence_figure_draws_at_most_a_sample_of_each_source():
-    from plot_summary import MAX_POINTS_PER_SOURCE, delta_figure
+    from bertscope.figures.summary import MAX_POINTS_PER_SOURCE, delta_figure
 
     rng = np.random.default_rng(3)
     many = MAX_POINTS_PER_SOURCE // 2 + 300  # examples whose layer deltas exceed the limit
@@ -388,7 +389,7 @@ def test_convergence_figure_draws_at_most_a_sample_of_each_source():
 
 
 def test_convergence_figure_draws_every_point_up_to_the_limit(tables):
-    from plot_summary import delta_figure
+    from bertscope.figures.summary import delta_figure
 
     magnitudes = delta_magnitudes(pd.read_parquet(tables["convergence_deltas"]))
     ax = delta_figure(magnitudes, len(EXAMPLES)).axes[0]
@@ -403,7 +404,7 @@ def test_convergence_figure_draws_every_point_up_to_the_limit(tables):
 
 @pytest.mark.parametrize(("which", "boxed"), [("tables", 3), ("one_example_tables", 1)])
 def test_convergence_boxes_only_sources_of_five_attributions_or_more(which, boxed, request):
-    from plot_summary import delta_figure
+    from bertscope.figures.summary import delta_figure
 
     tables = request.getfixturevalue(which)
     magnitudes = delta_magnitudes(pd.read_parquet(tables["convergence_deltas"]))

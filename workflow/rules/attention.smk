@@ -22,16 +22,7 @@ rule attention:
         internal_batch_size=config["internal_batch_size"],
         device=config["device"],
         procedure=config["procedure"],
-        code=code_digest(
-            "attention.py",
-            "attribution.py",
-            "attribution_step.py",
-            "captum_extensions.py",
-            "model.py",
-            "plan.py",
-            "tables.py",
-            "tensor_io.py",
-        ),
+        code=step_code("attention_conductance"),
         examples=batch_examples,
         layers=lambda wildcards: layer_groups_of_model("attention_layers_per_job")[
             wildcards.group
@@ -39,7 +30,7 @@ rule attention:
         chosen_layer=lambda wildcards: chosen_layer_in(wildcards.group),
         figure_examples=lambda wildcards: FIGURE_BATCHES.get(wildcards.batch, []),
     script:
-        "../../scripts/attention_conductance.py"
+        step_script("attention_conductance")
 
 
 rule attention_tables:
@@ -56,16 +47,14 @@ rule attention_tables:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest(
-            "attention_tables.py", "provenance.py", "tables.py", "tensor_io.py"
-        ),
+        code=step_code("build_attention_tables"),
         examples=batch_examples,
         tables=ATTENTION_TABLES,
         n_steps=config["n_steps"],
         procedure=config["procedure"],
         attention_layer=config["attention_layer"],
     script:
-        "../../scripts/build_attention_tables.py"
+        step_script("build_attention_tables")
 
 
 rule attention_summary:
@@ -81,6 +70,6 @@ rule attention_summary:
         "../../environment.yml"
     params:
         **figure_params(),
-        code=code_digest("attention_figures.py", "figures.py", "tables.py"),
+        code=step_code("plot_attention_summary"),
     script:
-        "../../scripts/plot_attention_summary.py"
+        step_script("plot_attention_summary")

@@ -1,12 +1,3 @@
-ATTRIBUTION_CODE = code_digest(
-    "attribution.py",
-    "captum_extensions.py",
-    "attribution_step.py",
-    "model.py",
-    "plan.py",
-    "tables.py",
-    "tensor_io.py",
-)
 ATTRIBUTION_PARAMS = {
     "n_steps": config["n_steps"],
     "internal_batch_size": config["internal_batch_size"],
@@ -33,10 +24,10 @@ rule embedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
-        code=ATTRIBUTION_CODE,
+        code=step_code("embedding_lig"),
         examples=batch_examples,
     script:
-        "../../scripts/embedding_lig.py"
+        step_script("embedding_lig")
 
 
 rule subembedding_lig:
@@ -56,10 +47,10 @@ rule subembedding_lig:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
-        code=ATTRIBUTION_CODE,
+        code=step_code("subembedding_lig"),
         examples=batch_examples,
     script:
-        "../../scripts/subembedding_lig.py"
+        step_script("subembedding_lig")
 
 
 rule layer_conductance:
@@ -79,11 +70,11 @@ rule layer_conductance:
         gpu=1,
     params:
         **ATTRIBUTION_PARAMS,
-        code=ATTRIBUTION_CODE,
+        code=step_code("layer_conductance"),
         examples=batch_examples,
         layers=lambda wildcards: layer_groups_of_model()[wildcards.group],
     script:
-        "../../scripts/layer_conductance.py"
+        step_script("layer_conductance")
 
 
 if shares_one_pass(config["procedure"], config["layers_per_job"]):
@@ -109,8 +100,8 @@ if shares_one_pass(config["procedure"], config["layers_per_job"]):
             gpu=1,
         params:
             **ATTRIBUTION_PARAMS,
-            code=ATTRIBUTION_CODE,
+            code=step_code("path_attribution"),
             examples=batch_examples,
             layers=lambda wildcards: layer_groups_of_model()[ALL_LAYERS],
         script:
-            "../../scripts/path_attribution.py"
+            step_script("path_attribution")

@@ -1,38 +1,50 @@
-import hashlib
-
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 from bertscope import BertscopeError  # noqa: E402
-from bertscope.examples import (
+from bertscope.data.examples import (  # noqa: E402
     check_example,
     load_examples_file,
     merge_examples,
+)
+from bertscope.models.directory import (
+    local_model_files,
+    num_encoder_layers,
 )  # noqa: E402
-from bertscope.plan import (  # noqa: E402
-    ALL_LAYERS,
+from bertscope.pipeline.code import code_digest  # noqa: E402
+from bertscope.pipeline.config import config_problem, device_problem  # noqa: E402
+from bertscope.pipeline.paths import (  # noqa: E402
     ATTENTION,
     CONDUCTANCE,
     EMBEDDINGS,
     FIGURES,
     INPUTS,
+    MODEL_DIR,
+    PROVENANCE,
     SUBEMBEDDINGS_FILE,
+    SUMMARY_FIGURE,
     TABLE_DATASET,
     TABLE_PART,
+    TABLE_PREVIEW,
     TABLES_MANIFEST,
+)
+from bertscope.pipeline.plan import (  # noqa: E402
+    ALL_LAYERS,
     chosen_attention_layer,
-    config_problem,
-    device_problem,
     example_batches,
     figure_batches,
     figure_examples,
     layer_groups,
-    local_model_files,
-    num_encoder_layers,
     shares_one_pass,
 )
-from bertscope.tables import ATTENTION_TABLES, SCHEMAS  # noqa: E402
+from bertscope.tables.schemas import (  # noqa: E402
+    ATTENTION_TABLES,
+    PART1_TABLES,
+    SUMMARY_TABLES,
+    example_figure_tables,
+    tables_of_run,
+)
 
 SCHEMA = "../schemas/config.schema.yaml"
 
@@ -79,11 +91,7 @@ try:
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
-PART1_TABLES = [table for table in SCHEMAS if table not in ATTENTION_TABLES]
-TABLES = PART1_TABLES + (list(ATTENTION_TABLES) if config["attention"] else [])
-# The summary's folder: example ids and batch names start with a letter or digit, so it is never a batch's.
-SUMMARY = "_summary"
-MODEL_DIR = "results/model"
+TABLES = tables_of_run(config["attention"])
 
 
 wildcard_constraints:
@@ -91,18 +99,16 @@ wildcard_constraints:
     group=r"layers_(\d+-\d+|all)",
 
 
-def code_digest(*modules):
-    """sha256 of the shared-package files a step imports, for its ``params``: editing one reruns the step.
+def step_script(name):
+    """A step's script, ``scripts/{name}.py``, as a rule's ``script:`` (relative to this folder)."""
+    return f"../../scripts/{name}.py"
 
-    A digest of their contents, not their paths as inputs, so that a project copied or moved elsewhere (the
-    repository, or only a working directory) has nothing to rerun.
+
+def step_code(name):
+    """The digest of the package modules step ``name`` runs, found from its imports, for its rule's ``params``:
+    editing one of them reruns the step's jobs, editing any other module reruns none of them.
     """
-    digest = hashlib.sha256()
-    for name in ("__init__.py", "step.py", *modules):
-        digest.update(
-            name.encode() + b"\0" + (SCRIPTS / "bertscope" / name).read_bytes()
-        )
-    return digest.hexdigest()
+    return code_digest(SCRIPTS / f"{name}.py")
 
 
 def batch_examples(wildcards):
@@ -171,7 +177,7 @@ def table_parts(*tables):
 def summary_figure(stem, caption):
     """A summary figure's outputs in every format, the first of them flagged for the Snakemake report."""
     first, *others = [
-        f"results/figures/{SUMMARY}/{stem}.{fmt}" for fmt in config["figure_formats"]
+        SUMMARY_FIGURE.format(stem=stem, fmt=fmt) for fmt in config["figure_formats"]
     ]
     flagged = report(first, caption=f"../report/{caption}.rst", category="Summary")
     return [flagged, *others]

@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from bertscope.plan import config_file_problem  # noqa: E402
+from bertscope.pipeline.config import config_file_problem  # noqa: E402
 
 for path in dict.fromkeys(["config.yaml", *map(str, workflow.configfiles)]):
     problem = config_file_problem(path)

@@ -6,12 +6,8 @@ rule example_figures:
     input:
         **{
             table: table_part(table)
-            for table in (ATTENTION_TABLES if config["attention"] else [])
+            for table in example_figure_tables(config["attention"])
         },
-        token_attributions=table_part("token_attributions"),
-        token_distributions=table_part("token_distributions"),
-        layer_summary=table_part("layer_summary"),
-        predictions=table_part("predictions"),
     output:
         figures=report(
             directory(FIGURES),
@@ -25,11 +21,9 @@ rule example_figures:
         "../../environment.yml"
     params:
         **figure_params(),
-        code=code_digest(
-            "attention_figures.py", "example_figures.py", "figures.py", "tables.py"
-        ),
+        code=step_code("plot_examples"),
         attention=config["attention"],
         examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
         figure_formats=config["figure_formats"],
     script:
-        "../../scripts/plot_examples.py"
+        step_script("plot_examples")

@@ -14,9 +14,7 @@ rule inputs:
     resources:
         gpu=1,
     params:
-        code=code_digest(
-            "examples.py", "model.py", "plan.py", "qa_inputs.py", "tensor_io.py"
-        ),
+        code=step_code("prepare_inputs"),
         examples=lambda wildcards: {
             example: EXAMPLES[example] for example in BATCHES[wildcards.batch]
         },
@@ -25,4 +23,4 @@ rule inputs:
         procedure=config["procedure"],
         device=config["device"],
     script:
-        "../../scripts/prepare_inputs.py"
+        step_script("prepare_inputs")

@@ -1,4 +1,4 @@
-from bertscope.demo_files import planned_inputs  # noqa: E402
+from bertscope.models.demo_files import planned_inputs  # noqa: E402
 
 # model: demo's shipped files (models/demo) and their manifest: changing one reruns the model step.
 try:
@@ -21,11 +21,9 @@ checkpoint model:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest(
-            "plan.py", "model.py", "model_source.py", "demo_files.py", "provenance.py"
-        ),
+        code=step_code("prepare_model"),
         # A function, since for a local model the path is also the prefix of the input files.
         model=lambda wildcards: config["model"],
         revision=config["model_revision"],
     script:
-        "../../scripts/prepare_model.py"
+        step_script("prepare_model")

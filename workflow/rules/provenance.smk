@@ -5,13 +5,13 @@ rule provenance:
         attributions=attribution_files,
         manifest=rules.table_datasets.output.manifest,
     output:
-        provenance="results/provenance.json",
+        provenance=PROVENANCE,
     log:
         "results/logs/provenance.log",
     conda:
         "../../environment.yml"
     params:
-        code=code_digest("provenance.py", "tensor_io.py"),
+        code=step_code("write_provenance"),
         config=config,
     script:
-        "../../scripts/write_provenance.py"
+        step_script("write_provenance")

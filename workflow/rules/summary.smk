@@ -1,11 +1,5 @@
 # Figures over every example in the tables: mean layer conductance per token category, entropy per layer,
 # convergence deltas, and a page of every example's prediction.
-SUMMARY_TABLES = [
-    "token_attributions",
-    "layer_summary",
-    "convergence_deltas",
-    "predictions",
-]
 
 
 rule summary_figures:
@@ -21,7 +15,7 @@ rule summary_figures:
             "convergence_deltas", "summary_convergence_deltas"
         ),
         summary_html=report(
-            f"results/figures/{SUMMARY}/examples.html",
+            SUMMARY_FIGURE.format(stem="examples", fmt="html"),
             caption="../report/summary_examples.rst",
             category="Summary",
         ),
@@ -33,8 +27,8 @@ rule summary_figures:
         "../../environment.yml"
     params:
         **figure_params(),
-        code=code_digest("figures.py", "summary.py"),
+        code=step_code("plot_summary"),
         tables=SUMMARY_TABLES,
         datasets=[TABLE_DATASET.format(table=table) for table in SUMMARY_TABLES],
     script:
-        "../../scripts/plot_summary.py"
+        step_script("plot_summary")

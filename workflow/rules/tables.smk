@@ -14,13 +14,13 @@ rule tables:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest("provenance.py", "tables.py", "tensor_io.py"),
+        code=step_code("build_tables"),
         examples=batch_examples,
         tables=PART1_TABLES,
         n_steps=config["n_steps"],
         procedure=config["procedure"],
     script:
-        "../../scripts/build_tables.py"
+        step_script("build_tables")
 
 
 rule table_datasets:
@@ -33,11 +33,11 @@ rule table_datasets:
     conda:
         "../../environment.yml"
     params:
-        code=code_digest(),
+        code=step_code("index_tables"),
         tables=TABLES,
         datasets=[TABLE_DATASET.format(table=table) for table in TABLES],
     script:
-        "../../scripts/index_tables.py"
+        step_script("index_tables")
 
 
 rule table_previews:
@@ -46,7 +46,7 @@ rule table_previews:
     output:
         previews=[
             report(
-                f"results/tables/{table}.html",
+                TABLE_PREVIEW.format(table=table),
                 caption="../report/tables.rst",
                 category="Tables",
             )
@@ -58,8 +58,8 @@ rule table_previews:
         "../../environment.yml"
     params:
         **figure_params(),
-        code=code_digest("figures.py"),
+        code=step_code("table_previews"),
         tables=TABLES,
         max_rows=500,
     script:
-        "../../scripts/table_previews.py"
+        step_script("table_previews")

@@ -20,7 +20,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 from matplotlib.transforms import ScaledTranslation
 
 from bertscope import BertscopeError
-from bertscope.step import atomic_output
+from bertscope.pipeline.step import atomic_output
 
 DPI = 150
 """Resolution of every PNG."""

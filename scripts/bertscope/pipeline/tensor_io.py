@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from bertscope import DamagedFileError
-from bertscope.step import atomic_output
+from bertscope.pipeline.step import atomic_output
 
 _RECORD_KEY = "bertscope"
 _FIX = "Fix: delete the file, then rerun the step that read it with --forcerun (Snakemake then rebuilds the file)"

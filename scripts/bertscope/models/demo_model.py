@@ -7,7 +7,7 @@ bert-base-cased does ("empower" becomes "em ##power").
 
 The pipeline never runs it: training amplifies floating-point differences between processors and thread counts,
 so a build is bit-identical for one seed and thread count on one machine only. It ran once; its files are shipped
-in models/demo with their sha256 (bertscope.demo_files), and `model: demo` copies them. `make demo-model`
+in models/demo with their sha256 (bertscope.models.demo_files), and `model: demo` copies them. `make demo-model`
 (scripts/build_demo_model.py) rebuilds them.
 
 Each generated context holds one fact, "It is ADJ to TARGET VERB_PHRASE [because REASON].", among filler sentences;

@@ -3,8 +3,8 @@
 The forward functions return ``(batch, 2)``: the max start logit and the max end logit. Inputs are repeated once
 per target and captum's ``target`` picks column 0 (start) for the first row and 1 (end) for the second, so one
 captum call over the integration path serves both targets; the model runs once per path point and each target
-takes its own backward pass (:mod:`bertscope.captum_extensions`). Every result stacks the targets on axis 0 in
-:data:`bertscope.TARGETS` order.
+takes its own backward pass (:mod:`bertscope.attribution.captum_extensions`). Every result stacks the targets on
+axis 0 in :data:`bertscope.TARGETS` order.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import warnings
 import torch
 
 from bertscope import SUBEMBEDDINGS, TARGETS
-from bertscope.captum_extensions import TARGET_COLUMNS, MultiLayerConductance, SharedPassLayerIntegratedGradients
-from bertscope.model import forward_from_embedding_output, forward_from_embeddings, forward_from_ids
+from bertscope.attribution.captum_extensions import (
+    TARGET_COLUMNS,
+    MultiLayerConductance,
+    SharedPassLayerIntegratedGradients,
+)
+from bertscope.models.forward import forward_from_embedding_output, forward_from_embeddings, forward_from_ids
 
 AUTO_BATCH_MEMORY_BYTES = 1.5 * 2**30
 CONDUCTANCE_MIN_POINTS = 4

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from bertscope import BertscopeError, input_error
-from bertscope.examples import check_example
+from bertscope.data.examples import check_example
 
 LONG_CONTEXT_POLICIES = ("reject", "truncate")
 """What encode_example does with a question and context longer than the model's maximum."""

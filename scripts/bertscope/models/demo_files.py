@@ -3,7 +3,7 @@
 ``model: demo`` copies the shipped weights, config and tokenizer into the pipeline's model directory, each checked
 against the sha256 that ``models/demo/SHA256SUMS`` records (in ``sha256sum`` format, so that
 ``cd models/demo && sha256sum -c SHA256SUMS`` checks them by hand too). Nothing is trained during a run: the
-training code (bertscope.demo_model) runs only when ``make demo-model`` rebuilds the shipped files and rewrites
+training code (bertscope.models.demo_model) runs only when ``make demo-model`` rebuilds the shipped files and rewrites
 the manifest (scripts/build_demo_model.py). This module stays free of torch: the Snakefile plans with it.
 """
 
@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 
 from bertscope import BertscopeError
-from bertscope.plan import DEMO
-from bertscope.provenance import file_sha256
+from bertscope.models.directory import DEMO
+from bertscope.pipeline.provenance import file_sha256
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEMO_DIR = REPO / "models" / "demo"
 MANIFEST = "SHA256SUMS"
 TRAINING_STATS = "training.json"

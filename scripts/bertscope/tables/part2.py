@@ -1,4 +1,4 @@
-"""Rows of Part 2's tables (schemas in :mod:`bertscope.tables`) from one example's attention files."""
+"""Rows of Part 2's tables (schemas in :mod:`bertscope.tables.schemas`) from one example's attention files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from bertscope import TARGETS
-from bertscope.tables import layer_key, summarize, token_rows
+from bertscope.attribution.stored import layer_key
+from bertscope.tables.part1 import summarize, token_rows
 
 
 def pair_rows(example: str, quantity: str, layer: int, head: int | None, tokens: list[str], matrix) -> pd.DataFrame:

@@ -12,8 +12,8 @@ import pandas as pd
 from matplotlib.colors import Normalize
 
 from bertscope import TARGETS
-from bertscope.figures import add_footer, save_figure, symmetric_scale, token_label
-from bertscope.tables import ATTENTION_TABLES
+from bertscope.figures.style import add_footer, save_figure, symmetric_scale, token_label
+from bertscope.tables.schemas import ATTENTION_TABLES
 
 MAX_LABELLED_TOKENS = 60
 """Above this many tokens a heatmap's axes show token indices instead of every token."""
@@ -93,7 +93,7 @@ def draw_attention_example(
     frames: dict[str, pd.DataFrame], example: str, folder: Path, formats: list[str], footer: str
 ) -> None:
     """Every Part 2 figure of one example into ``folder`` (``{stem}.{format}``); ``frames`` holds the example's
-    rows of each table in :data:`~bertscope.tables.ATTENTION_TABLES`."""
+    rows of each table in :data:`~bertscope.tables.schemas.ATTENTION_TABLES`."""
     missing = [table for table in ATTENTION_TABLES if table not in frames]
     if missing:
         raise ValueError(f"draw_attention_example needs rows of {', '.join(missing)}")

@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 from bertscope import BertscopeError
-from bertscope.demo_files import DEMO_DIR, copy_demo
-from bertscope.model import check_model_dir, quiet_transformers
-from bertscope.plan import DEMO, num_encoder_layers
-from bertscope.provenance import weights_sha256
+from bertscope.models.demo_files import DEMO_DIR, copy_demo
+from bertscope.models.directory import DEMO, check_model_dir, num_encoder_layers
+from bertscope.models.loading import quiet_transformers
+from bertscope.pipeline.provenance import weights_sha256
 
 log = logging.getLogger("bertscope")
 

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib import colormaps
 
 from bertscope import TARGETS
-from bertscope.figures import (
+from bertscope.figures.style import (
     add_footer,
     diverging_heatmap,
     draw_boxes,
@@ -24,7 +24,7 @@ from bertscope.figures import (
     token_label,
     write_text,
 )
-from bertscope.tables import DENSITY_BINS, attribution_pmf
+from bertscope.tables.part1 import DENSITY_BINS, attribution_pmf
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Word importance pages, in the look of captum's visualize_text

@@ -8,7 +8,7 @@ against them (``tests/test_attribution.py`` compares both with captum's own clas
   the path ends); it uses ``_forward_layer_distributed_eval``, ``_reshape_and_sum``,
   ``_expand_additional_forward_args``, ``_format_additional_forward_args`` and ``approximation_parameters``.
 
-Both expect the calling convention of :mod:`bertscope.attribution`: every input repeated once per target along
+Both expect the calling convention of :mod:`bertscope.attribution.part1`: every input repeated once per target along
 axis 0, and ``target`` the list of target columns. The rows of one path point are then copies of the same input, so
 the model runs once per path point and each target takes its own backward pass from that shared forward.
 """

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from bertscope.model import configure_torch, load_model, resolve_device
-from bertscope.tables import layer_key, stored_summary
-from bertscope.tensor_io import BatchFile
+from bertscope.attribution.stored import layer_key, stored_summary
+from bertscope.models.loading import configure_torch, load_model, resolve_device
+from bertscope.pipeline.tensor_io import BatchFile
 
 log = logging.getLogger("bertscope")
 
 
 def attribution_job(smk, attention_weights: bool = False):
     """What every attribution step starts with: torch set up, the model on the device, and the batch's examples.
-    ``attention_weights``: load the model so that it returns them (:func:`~bertscope.model.load_model`).
+    ``attention_weights``: load the model so that it returns them (:func:`~bertscope.models.loading.load_model`).
 
     Returns the model, the device's name, and an iterator of (example id, its tensors on the device, its inputs
     record), read one example at a time and logged as it goes (``example 3 of 64``).

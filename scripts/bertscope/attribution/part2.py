@@ -4,8 +4,8 @@ Part 2 feeds the *word* embeddings as the interpretable input (token types and p
 unlike Part 1, which feeds the whole embedding output. For each encoder layer it computes the conductance of the
 layer's output and of its attention probabilities α (the second output of ``attention.self``: ``BertLayer``
 returns one tensor in transformers 5), for start and end, in one shared pass over the path
-(:class:`~bertscope.captum_extensions.MultiLayerConductance`). The attention norms need no path: f(x) is a head's
-value vector (bias included) times the head's slice of the attention output projection (bias excluded);
+(:class:`~bertscope.attribution.captum_extensions.MultiLayerConductance`). The attention norms need no path: f(x)
+is a head's value vector (bias included) times the head's slice of the attention output projection (bias excluded);
 ‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads and head sizes come from the model's
 config (the notebook hard-codes 12 and 64).
 
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from bertscope.attribution import CONDUCTANCE_MIN_POINTS, chunk_rows, per_target
-from bertscope.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
-from bertscope.model import forward_from_word_embeddings, run_on_input
+from bertscope.attribution.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
+from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, chunk_rows, per_target
+from bertscope.attribution.stored import layer_key, token_sums
+from bertscope.models.forward import forward_from_word_embeddings, run_on_input
 
 
 @torch.no_grad()
@@ -139,7 +140,7 @@ def attention_results(
         }
         if matrices:
             per_layer |= {
-                "output_token_sums": outputs[layer].sum(dim=-1),
+                "output_token_sums": torch.from_numpy(token_sums(outputs[layer].detach().cpu().numpy())),
                 "value_norm": norms["value_norm"],
                 "attention_head_norm": torch.linalg.norm(attention[layer], dim=0),
                 "conductance_head_norm": torch.linalg.norm(probabilities[layer], dim=1),
@@ -151,5 +152,5 @@ def attention_results(
                     "conductance": probabilities[layer],
                     "alpha_value_norm": norms["alpha_value_norm"],
                 }
-        kept |= {f"layer_{layer:02d}.{name}": value.detach() for name, value in per_layer.items()}
+        kept |= {f"{layer_key(layer)}.{name}": value.detach() for name, value in per_layer.items()}
     return kept

@@ -1,0 +1,85 @@
+"""The forward functions the attributions differentiate: the model's input in some form → (batch, [start, end]),
+the tutorial's explained quantities (the largest start and end logits)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+
+
+def _max_start_end_logits(output) -> torch.Tensor:
+    """(batch, 2): the largest start logit and the largest end logit, the tutorial's explained quantities."""
+    return torch.stack((output.start_logits.max(dim=1).values, output.end_logits.max(dim=1).values), dim=1)
+
+
+def run_on_input(model, tensors: dict, **options):
+    """The model's output on an example's input tensors (ids, token types, positions, mask); ``options`` go to
+    the model (``output_attentions=True``, ...)."""
+    return model(
+        tensors["input_ids"],
+        token_type_ids=tensors["token_type_ids"],
+        position_ids=tensors["position_ids"],
+        attention_mask=tensors["attention_mask"],
+        **options,
+    )
+
+
+def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None):
+    output = model(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
+    return _max_start_end_logits(output)
+
+
+def _forward_from_embeddings(model, inputs_embeds, attention_mask=None):
+    return _max_start_end_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask))
+
+
+def _forward_from_word_embeddings(model, word_embeddings, token_type_ids, position_ids, attention_mask=None):
+    output = model(
+        inputs_embeds=word_embeddings,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        attention_mask=attention_mask,
+    )
+    return _max_start_end_logits(output)
+
+
+def _forward_from_embedding_output(model, embedding_output, attention_mask=None):
+    hook = model.bert.embeddings.register_forward_hook(lambda module, inputs, output: embedding_output)
+    try:
+        placeholder_ids = torch.zeros(embedding_output.shape[:2], dtype=torch.long, device=embedding_output.device)
+        return _max_start_end_logits(model(placeholder_ids, attention_mask=attention_mask))
+    finally:
+        hook.remove()
+
+
+def forward_from_ids(model):
+    """Forward function of (input_ids, token_type_ids, position_ids, attention_mask) → (batch, [start, end])."""
+    return partial(_forward_from_ids, model)
+
+
+def forward_from_embeddings(model):
+    """Forward function of (inputs_embeds, attention_mask) → (batch, [start, end]).
+
+    As in the tutorial, the embeddings are fed as ``inputs_embeds``, so BERT adds its position and token-type
+    embeddings (token type 0) and layer norm once more on top of them.
+    """
+    return partial(_forward_from_embeddings, model)
+
+
+def forward_from_embedding_output(model):
+    """Forward function of (embedding_output, attention_mask) → (batch, [start, end]) that feeds the encoder directly.
+
+    The embedding module's output is replaced by ``embedding_output`` (a forward hook, as captum's layer attributions
+    do), so nothing is added to it a second time: the path of ``procedure: corrected``.
+    """
+    return partial(_forward_from_embedding_output, model)
+
+
+def forward_from_word_embeddings(model):
+    """Forward function of (word_embeddings, token_type_ids, position_ids, attention_mask) → (batch, [start, end]).
+
+    Part 2 of the tutorial: the word embeddings are the interpretable input (``inputs_embeds``), and BERT adds the
+    token-type and position embeddings of the ids it is given, and its layer norm, as for any input.
+    """
+    return partial(_forward_from_word_embeddings, model)

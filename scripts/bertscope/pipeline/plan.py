@@ -1,0 +1,92 @@
+"""How the Snakefile plans the DAG: batches of examples, layer groups, the examples that get figures. No torch, so
+that planning stays fast."""
+
+from __future__ import annotations
+
+from bertscope import BertscopeError
+
+ALL_LAYERS = "layers_all"
+
+
+def layer_groups(num_layers: int, layers_per_job) -> dict[str, list[int]]:
+    """The conductance jobs' groups of encoder layers, by name: 1-based layer numbers, ``layers_per_job`` a time.
+
+    ``layers_per_job`` is N or ``all``; a group is named after its first and last layer (``layers_01-04``), the
+    one group of ``all`` is ``layers_all`` (a name known before the model is: see :func:`shares_one_pass`).
+    """
+    if layers_per_job == "all":
+        return {ALL_LAYERS: list(range(1, num_layers + 1))}
+    size = int(layers_per_job)
+    groups = {}
+    for first in range(1, num_layers + 1, size):
+        last = min(first + size - 1, num_layers)
+        groups[f"layers_{first:02d}-{last:02d}"] = list(range(first, last + 1))
+    return groups
+
+
+def chosen_attention_layer(attention_layer, num_layers: int) -> int:
+    """``attention_layer`` (1-based, or ``last``) as a layer number of a model with ``num_layers`` encoder layers."""
+    layer = num_layers if attention_layer == "last" else int(attention_layer)
+    if layer > num_layers:
+        raise BertscopeError(
+            f"config field 'attention_layer': {layer}, but the model has {num_layers} encoder layers. "
+            f"Fix: give a layer from 1 to {num_layers}, or last"
+        )
+    return layer
+
+
+def shares_one_pass(procedure: str, layers_per_job) -> bool:
+    """Whether embedding LIG and conductance come from one pass: ``corrected`` with every layer in one job."""
+    return procedure == "corrected" and layers_per_job == "all"
+
+
+def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:
+    """Consecutive runs of ``examples_per_job`` examples that one job of each per-batch step handles together.
+
+    A batch is named after its examples: the id alone, or ``first..last``. One job per batch loads the model
+    once for all of them and writes one file for all of them.
+    """
+    batches: dict[str, list[str]] = {}
+    for start in range(0, len(example_ids), examples_per_job):
+        members = example_ids[start : start + examples_per_job]
+        name = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]}"
+        if name in batches:
+            raise BertscopeError(
+                f"config field 'examples_per_job': example batches '{name}' collide (an example id contains '..'). "
+                "Fix: rename that example, or change examples_per_job"
+            )
+        batches[name] = members
+    return batches
+
+
+def figure_examples(selection, inline_ids: list[str], example_ids: list[str]) -> list[str]:
+    """The examples whose own figures are drawn, in run order.
+
+    ``selection`` is ``inline`` (the examples given in the config itself, none of examples_file's), ``all``,
+    ``none``, N (the first N examples) or a list of example ids.
+    """
+    if selection == "all":
+        return list(example_ids)
+    if selection == "none":
+        return []
+    if selection == "inline":
+        inline = set(inline_ids)
+        return [example for example in example_ids if example in inline]
+    if isinstance(selection, int):
+        return list(example_ids[:selection])
+    known = set(example_ids)
+    unknown = [example for example in selection if example not in known]
+    if unknown:
+        raise BertscopeError(
+            f"config field 'figure_examples': no example has the id(s) {', '.join(map(repr, unknown))}. "
+            "Fix: list ids of the run's examples, or use inline, all, none or a number (the first N examples)"
+        )
+    chosen = set(selection)
+    return [example for example in example_ids if example in chosen]
+
+
+def figure_batches(batches: dict[str, list[str]], chosen: list[str]) -> dict[str, list[str]]:
+    """The batches that hold a chosen example, each with its chosen examples: one figure job per such batch."""
+    chosen_set = set(chosen)
+    selected = {batch: [example for example in members if example in chosen_set] for batch, members in batches.items()}
+    return {batch: members for batch, members in selected.items() if members}
