@@ -3,6 +3,7 @@ the attribution files keep of each attribution."""
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from captum.attr import LayerConductance, LayerIntegratedGradients
 
+from bertscope import BertscopeError
 from bertscope.attribution.captum_extensions import MultiLayerConductance, first_target_rows
 from bertscope.attribution.part1 import (
     AUTO_BATCH_MEMORY_BYTES,
@@ -347,5 +349,6 @@ def test_the_procedures_differ_only_where_they_should(model, tensors):
     tutorial, _ = layer_conductance(model, tensors, [1], N_STEPS, None, procedure="tutorial")
     corrected, _ = layer_conductance(model, tensors, [1], N_STEPS, None, procedure="corrected")
     assert not torch.allclose(tutorial[1], corrected[1])
-    with pytest.raises(ValueError, match="procedure"):
+    refusal = re.escape("field 'procedure': 'exact' is not allowed. Fix: use one of tutorial, corrected")
+    with pytest.raises(BertscopeError, match=refusal):
         layer_conductance(model, tensors, [1], N_STEPS, None, procedure="exact")

@@ -178,9 +178,16 @@ def test_truncate_fails_clearly_when_the_question_alone_does_not_fit(tokenizer):
         encode_long(tokenizer, example, max_length=9)
 
 
-@pytest.mark.parametrize(("policy", "stride"), [("cut", 8), ("truncate", 0), ("truncate", 2.5)])
-def test_unknown_policy_or_bad_stride_is_rejected(tokenizer, tutorial_example, policy, stride):
-    with pytest.raises(BertscopeError, match="Fix: set"):
+@pytest.mark.parametrize(
+    ("policy", "stride", "message"),
+    [
+        ("cut", 8, "field 'long_context': 'cut' is not allowed\\. Fix: use one of reject, truncate"),
+        ("truncate", 0, "stride is 0. Fix: set stride"),
+        ("truncate", 2.5, "stride is 2.5. Fix: set stride"),
+    ],
+)
+def test_unknown_policy_or_bad_stride_is_rejected(tokenizer, tutorial_example, policy, stride, message):
+    with pytest.raises(BertscopeError, match=message):
         encode_example(tokenizer, "ex", tutorial_example, 64, long_context=policy, stride=stride)
 
 

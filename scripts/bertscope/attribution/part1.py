@@ -20,7 +20,10 @@ from bertscope.attribution.captum_extensions import (
     SharedPassLayerIntegratedGradients,
 )
 from bertscope.models.forward import forward_from_embedding_output, forward_from_embeddings, forward_from_ids
+from bertscope.pipeline.schema import check_allowed, default
 
+DEFAULT_BATCH = default("internal_batch_size")
+DEFAULT_PROCEDURE = default("procedure")
 AUTO_BATCH_MEMORY_BYTES = 1.5 * 2**30
 CONDUCTANCE_MIN_POINTS = 4
 """captum's conductance chunks share their boundary path point (it differences consecutive points), so a chunk of k
@@ -67,7 +70,7 @@ def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2) -> int:
     return int(internal_batch_size)
 
 
-def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"):
+def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """Layer Integrated Gradients on the whole embedding module: attributions (2, L, H) and deltas (2,)."""
     lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
     attributions, delta = lig.attribute(
@@ -86,7 +89,7 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"
     return attributions.detach(), delta.detach()
 
 
-def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="auto"):
+def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """LIG over the word, token-type and position embeddings at once.
 
     Returns ``{name: (2, L, H)}`` for :data:`SUBEMBEDDINGS` and deltas (2,): the three together are complete,
@@ -114,15 +117,6 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size="au
     }, delta.detach()
 
 
-PROCEDURES = ("tutorial", "corrected")
-"""``procedure``: the tutorial's, number for number, or with its two quirks corrected (see the README)."""
-
-
-def check_procedure(procedure: str) -> None:
-    if procedure not in PROCEDURES:
-        raise ValueError(f"procedure must be one of {PROCEDURES}, not {procedure!r}")
-
-
 @torch.no_grad()
 def conductance_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The embedding outputs of the input and of the reference: the two ends of the embedding LIG's path.
@@ -145,7 +139,7 @@ def conductance_differences(n_steps: int, procedure: str) -> int:
     ``corrected``: the embedding LIG's ``n_steps`` points, so that both come from the same forward passes
     (:func:`path_attribution`): ``n_steps − 1`` differences.
     """
-    check_procedure(procedure)
+    check_allowed("procedure", procedure)
     return n_steps if procedure == "tutorial" else n_steps - 1
 
 
@@ -184,7 +178,12 @@ def _per_layer(layers, attributions, difference):
 
 
 def layer_conductance(
-    model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto", procedure: str = "tutorial"
+    model,
+    tensors: dict,
+    layers: list[int],
+    n_steps: int,
+    internal_batch_size=DEFAULT_BATCH,
+    procedure: str = DEFAULT_PROCEDURE,
 ):
     """Conductance of encoder layers ``layers`` (1-based, as in every table and file name) for start and end.
 
@@ -198,7 +197,7 @@ def layer_conductance(
     return _per_layer(layers, attributions, difference)
 
 
-def path_attribution(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto"):
+def path_attribution(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """The ``corrected`` procedure's embedding LIG and conductance of ``layers`` from one pass over the path.
 
     LIG on the embedding layer and corrected conductance follow the same path (the encoder fed the interpolated

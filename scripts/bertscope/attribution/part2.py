@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from bertscope.attribution.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
-from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, chunk_rows, per_target
+from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target
 from bertscope.attribution.stored import layer_key, token_sums
 from bertscope.models.forward import forward_from_word_embeddings, run_on_input
 
@@ -29,7 +29,7 @@ def word_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return lookup(tensors["input_ids"]), lookup(tensors["ref_input_ids"])
 
 
-def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size="auto"):
+def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """Conductance of each layer's output and of its attention probabilities, for start and end, one pass.
 
     Returns ``{layer: (2, L, H)}`` (the layer output's, as Part 2 computes it) and ``{layer: (2, heads, L, L)}``
@@ -118,7 +118,7 @@ def attention_results(
     chosen_layer: int | None,
     n_steps: int,
     matrices: bool,
-    internal_batch_size="auto",
+    internal_batch_size=DEFAULT_BATCH,
 ) -> dict[str, torch.Tensor]:
     """Everything Part 2 keeps of one example for ``layers``, as ``layer_NN.name`` tensors.
 

@@ -19,9 +19,7 @@ import torch
 
 from bertscope import BertscopeError, input_error
 from bertscope.data.examples import check_example
-
-LONG_CONTEXT_POLICIES = ("reject", "truncate")
-"""What encode_example does with a question and context longer than the model's maximum."""
+from bertscope.pipeline.schema import check_allowed, default
 
 SPECIAL_TOKENS = 3
 """``[CLS]``, ``[SEP]`` and ``[SEP]`` around the question and context."""
@@ -113,10 +111,7 @@ def _kept_context(
 
 def _check_policy(long_context: str, stride: int) -> None:
     """Reject an unknown long_context policy or a stride that is not a positive number of tokens."""
-    if long_context not in LONG_CONTEXT_POLICIES:
-        raise BertscopeError(
-            f"long_context is {long_context!r}. Fix: set long_context to one of {', '.join(LONG_CONTEXT_POLICIES)}"
-        )
+    check_allowed("long_context", long_context)
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise BertscopeError(f"stride is {stride!r}. Fix: set stride to a positive number of tokens")
 
@@ -154,9 +149,9 @@ def encode_example(
     example: dict,
     max_length: int,
     *,
-    long_context: str = "reject",
-    stride: int = 128,
-    procedure: str = "tutorial",
+    long_context: str = default("long_context"),
+    stride: int = default("stride"),
+    procedure: str = default("procedure"),
 ) -> EncodedExample:
     """Tokenize one example and build its input/reference tensors (batch of one).
 
@@ -184,6 +179,7 @@ def encode_example(
     length = len(input_ids)
     reference_ids = [cls_id, *[pad_id] * len(question_ids), sep_id, *[pad_id] * len(context_ids), sep_id]
     first_sep = len(question_ids) + 1
+    check_allowed("procedure", procedure)
     last_type_0 = first_sep - 1 if procedure == "tutorial" else first_sep
     token_type_ids = [0 if i <= last_type_0 else 1 for i in range(length)]
     context_begin = first_sep + 1

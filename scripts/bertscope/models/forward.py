@@ -8,9 +8,24 @@ from functools import partial
 import torch
 
 
-def _max_start_end_logits(output) -> torch.Tensor:
-    """(batch, 2): the largest start logit and the largest end logit, the tutorial's explained quantities."""
-    return torch.stack((output.start_logits.max(dim=1).values, output.end_logits.max(dim=1).values), dim=1)
+def explained_logits(output, attention_mask: torch.Tensor | None = None, positions: torch.Tensor | None = None):
+    """The explained quantities of a QA model's output, one start and one end value per row.
+
+    Args:
+        output: the model's output, with ``start_logits`` and ``end_logits`` of shape (batch, L).
+        attention_mask: (batch, L), 0 on padding: padded positions never hold the maximum. ``None``: no padding.
+        positions: (batch, 2) long, the start and end positions whose logits are explained (the logit at a fixed
+            position); ``None``: the largest start and end logits, re-taken on every input (the tutorial's).
+
+    Returns:
+        (batch, 2): start and end, in :data:`bertscope.TARGETS` order.
+    """
+    logits = torch.stack((output.start_logits, output.end_logits), dim=1)  # (batch, 2, L)
+    if positions is not None:
+        return logits.gather(2, positions.unsqueeze(-1)).squeeze(-1)
+    if attention_mask is not None:
+        logits = logits.masked_fill(attention_mask.unsqueeze(1) == 0, torch.finfo(logits.dtype).min)
+    return logits.max(dim=2).values
 
 
 def run_on_input(model, tensors: dict, **options):
@@ -27,11 +42,11 @@ def run_on_input(model, tensors: dict, **options):
 
 def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None):
     output = model(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
-    return _max_start_end_logits(output)
+    return explained_logits(output, attention_mask)
 
 
 def _forward_from_embeddings(model, inputs_embeds, attention_mask=None):
-    return _max_start_end_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask))
+    return explained_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask), attention_mask)
 
 
 def _forward_from_word_embeddings(model, word_embeddings, token_type_ids, position_ids, attention_mask=None):
@@ -41,14 +56,14 @@ def _forward_from_word_embeddings(model, word_embeddings, token_type_ids, positi
         position_ids=position_ids,
         attention_mask=attention_mask,
     )
-    return _max_start_end_logits(output)
+    return explained_logits(output, attention_mask)
 
 
 def _forward_from_embedding_output(model, embedding_output, attention_mask=None):
     hook = model.bert.embeddings.register_forward_hook(lambda module, inputs, output: embedding_output)
     try:
         placeholder_ids = torch.zeros(embedding_output.shape[:2], dtype=torch.long, device=embedding_output.device)
-        return _max_start_end_logits(model(placeholder_ids, attention_mask=attention_mask))
+        return explained_logits(model(placeholder_ids, attention_mask=attention_mask), attention_mask)
     finally:
         hook.remove()
 
