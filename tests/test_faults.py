@@ -132,7 +132,7 @@ def finished_run(tmp_path_factory, two_layer_model):
 
 # Each intermediate, and the steps whose jobs read its tensors (the first to run reports the damage).
 INTERMEDIATES = [
-    (f"results/inputs/{BATCH}.safetensors", "embedding_lig|subembedding_lig|layer_conductance"),
+    (f"results/inputs/{BATCH}.safetensors", "embedding_lig|subembedding_lig|layer_conductance|attention"),
     (f"results/attributions/{BATCH}/embeddings.safetensors", "tables"),
     (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables"),
     (f"results/attributions/{BATCH}/conductance_layers_02-02.safetensors", "tables"),
