@@ -76,9 +76,7 @@ def _kept_windows(
         )
     if long_context == "truncate":
         return [Window(0, 0, context_room(example_id, question_length, max_length))]
-    return context_windows(
-        tokenizer, example_id, example["question"], example["context"], offsets, max_length, stride
-    )
+    return context_windows(tokenizer, example_id, example["question"], example["context"], offsets, max_length, stride)
 
 
 def _check_policy(long_context: str, stride: int) -> None:
@@ -144,7 +142,15 @@ def encode_windows(
     )
     return [
         _encode_window(
-            tokenizer, example_id, example, question_ids, context_encoding, answer_tokens, window, len(windows), procedure
+            tokenizer,
+            example_id,
+            example,
+            question_ids,
+            context_encoding,
+            answer_tokens,
+            window,
+            len(windows),
+            procedure,
         )
         for window in windows
     ]
@@ -173,7 +179,9 @@ def _encode_window(
     kept_begin, kept_end = window.begin, window.end
     context_ids = context_encoding["input_ids"][kept_begin:kept_end]
     truncated = kept_end - kept_begin < len(offsets)
-    context_char_span = (offsets[kept_begin][0], offsets[kept_end - 1][1]) if truncated else (0, len(example["context"]))
+    context_char_span = (
+        (offsets[kept_begin][0], offsets[kept_end - 1][1]) if truncated else (0, len(example["context"]))
+    )
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     input_ids = [cls_id, *question_ids, sep_id, *context_ids, sep_id]

@@ -72,7 +72,7 @@ def context_windows(
     token_at = {tuple(offset): index for index, offset in enumerate(context_offsets)}
     windows = []
     for index in range(len(encoding["input_ids"])):
-        sequence = encoding.sequence_ids(index)
-        offsets = [tuple(offset) for offset, part in zip(encoding["offset_mapping"][index], sequence) if part == 1]
+        pairs = zip(encoding["offset_mapping"][index], encoding.sequence_ids(index), strict=True)
+        offsets = [tuple(offset) for offset, part in pairs if part == 1]
         windows.append(Window(index, token_at[offsets[0]], token_at[offsets[-1]] + 1))
     return windows

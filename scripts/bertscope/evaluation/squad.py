@@ -103,6 +103,11 @@ def summary_scores(exact, f1, has_answer) -> dict[str, float | int]:
     return scores
 
 
+def scores_of_predictions(predictions) -> dict[str, float | int]:
+    """:func:`summary_scores` of a ``predictions`` table (columns exact, f1, has_answer; one row per example)."""
+    return summary_scores(predictions["exact"], predictions["f1"], predictions["has_answer"])
+
+
 OUTCOMES = ("correct", "wrong", "abstained")
 """What the scored prediction was: a non-null answer with exact match 1, one with exact match 0, or the null
 answer (the model abstained), whether the question is answerable or not."""

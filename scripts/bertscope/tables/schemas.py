@@ -147,6 +147,25 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "attribution": "float64",
     },
 }
+# Summaries across the data set by outcome (issue 19): one Parquet file each, written by the outcome_summary step.
+OUTCOME_SCHEMAS: dict[str, dict[str, str]] = {
+    "outcome_shares": {
+        "has_answer": "bool",
+        "outcome": "string",
+        "target": "string",
+        "source": "string",
+        "layer": "Int64",
+        "region": "string",
+        "examples": "int64",
+        "share": "float64",
+        "delta": "float64",
+    },
+}
+"""``results/summaries/outcome_shares.parquet`` (:mod:`bertscope.tables.outcomes`): one row per group (has_answer ×
+outcome: correct, wrong, abstained), target, source, layer (null but for source ``layer``) and region (question,
+context, predicted span, gold span): ``examples`` in the group, ``share``: the group's mean share of an attribution's
+summed |attribution| on the region's tokens, ``delta``: that mean minus the mean over every example."""
+
 ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
 """The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
 PART1_TABLES = tuple(table for table in SCHEMAS if table not in ATTENTION_TABLES)
