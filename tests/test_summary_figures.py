@@ -170,6 +170,12 @@ def test_token_categories_follow_the_input_layout():
     assert "Context before answer" not in names and names[4:6] == ["Answer", "Context after answer"]
 
 
+def test_the_null_answer_has_no_answer_tokens():
+    tokens = EXAMPLES["tutorial"][0]
+    names = [CATEGORIES[i] for i in token_categories(tokens, 0, 0, "unanswerable")]
+    assert names == ["[CLS]", *["Question"] * 4, "First [SEP]", *["Context before answer"] * 5, "Final [SEP]"]
+
+
 @pytest.mark.parametrize(("start", "end"), [(5, 5), (2, 3), (11, 11), (9, 8)])
 def test_answer_outside_the_context_is_a_table_error(start, end):
 
