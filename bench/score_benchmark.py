@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from bertscope.evaluation.squad import score_prediction, summary_scores  # noqa: E402
+from bertscope.evaluation.squad import score_prediction, summary_scores
 
 QUESTIONS, UNANSWERABLE = 11873, 5945
 WORDS = [f"word{number}" for number in range(100)] + ["the", "a", "an", "The", "U.S.", "1,000", "(b)", "x-y"] * 3

@@ -56,7 +56,7 @@ def shares_by_source_figure(table: pd.DataFrame):
     for row, target in enumerate(TARGETS):
         for column, region in enumerate(REGIONS):
             ax = axes[row, column]
-            chosen = table[(table["target"] == target) & (table["region"] == region)]
+            chosen = table[(table["target"] == target) & (table["region"] == region) & table["source"].isin(SOURCES)]
             for rank, (group, _) in enumerate(groups):
                 rows = chosen[(chosen["has_answer"] == group[0]) & (chosen["outcome"] == group[1])]
                 values = rows.set_index("source")["share"].reindex(list(SOURCES)).to_numpy(float)
