@@ -92,3 +92,28 @@ def test_the_demo_squad_file_keeps_every_question(tmp_path):
     assert len(unanswerable) == 10
     assert all(example["answers"] == [example["answer"]] for example in examples.values() if "answer" in example)
     assert sum(len(example["context"]) > 2000 for example in examples.values()) == 3
+
+
+def test_outcome_figures_are_drawn_with_a_footer(tmp_path):
+    from types import SimpleNamespace
+
+    from bertscope.figures.outcomes import draw_outcome_figures
+
+    values = [1.0, -2.0, 1.0, 0.0, 1.0, -3.0, 2.0, 0.0]
+    attributions = pd.concat(
+        [
+            rows(example, values, source, layer, target)
+            for example in ("right", "null")
+            for target in ("start", "end")
+            for source, layer in [("embeddings", None), ("word", None), ("layer", 1), ("layer", 2)]
+        ],
+        ignore_index=True,
+    )
+    table = outcome_shares(region_shares(attributions, spans()), spans())
+    outputs = SimpleNamespace(
+        shares_by_source=[tmp_path / "by_source.png", tmp_path / "by_source.svg"],
+        shares_by_layer=[tmp_path / "by_layer.png"],
+    )
+    draw_outcome_figures(table, outputs, "model: tiny · n_steps: 4 · procedure: tutorial · examples: 2")
+    assert all(path.stat().st_size > 10_000 for path in [*outputs.shares_by_source, *outputs.shares_by_layer])
+    assert "examples: 2" in (tmp_path / "by_source.svg").read_text()
