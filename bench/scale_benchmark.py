@@ -645,6 +645,21 @@ def synthetic_batch(numbers: range, rng, np_rng, layers: int, hidden: int, token
             true_end=[true_end],
             delta_start=[np_rng.standard_normal() * 1e-3],
             delta_end=[np_rng.standard_normal() * 1e-3],
+            has_answer=[True],
+            answer=[" ".join(tokens[true_start : true_end + 1])],
+            span_start=[predicted_start],
+            span_end=[predicted_end],
+            span_answer=[" ".join(tokens[predicted_start : predicted_end + 1])],
+            span_char_begin=[None],
+            span_char_end=[None],
+            null_score_diff=[-rng.random()],
+            exact=[int(predicted_start == true_start and predicted_end == true_end)],
+            f1=[rng.random()],
+            outcome=["correct" if predicted_start == true_start and predicted_end == true_end else "wrong"],
+            window=[0],
+            window_count=[1],
+            context_char_begin=[0],
+            context_char_end=[0],
         )
         delta_sources = [("embeddings", None), ("subembeddings", None)]
         delta_sources += [("layer", layer) for layer in range(1, layers + 1)]
