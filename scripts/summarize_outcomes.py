@@ -14,9 +14,10 @@ from bertscope.tables.outcomes import SPAN_COLUMNS, outcome_shares, region_share
 
 
 def main(smk):
-    predictions = read_dataset(smk.params.predictions, "predictions", [*SPAN_COLUMNS, "exact", "f1"])
+    datasets = dict(zip(smk.params.tables, smk.params.datasets, strict=True))
+    predictions = read_dataset(datasets["predictions"], "predictions", [*SPAN_COLUMNS, "exact", "f1"])
     write_text(smk.output.scores, json.dumps(scores_of_predictions(predictions), indent=2) + "\n")
-    table = outcome_shares(region_shares_of_dataset(smk.params.token_attributions, predictions), predictions)
+    table = outcome_shares(region_shares_of_dataset(datasets["token_attributions"], predictions), predictions)
     metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure})
     write_table(table, "outcome_shares", smk.output.outcome_shares, metadata)
     footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"examples: {len(predictions)}")

@@ -3,10 +3,12 @@
 
 from bertscope.pipeline.paths import OUTCOME_SHARES, SCORES
 
+OUTCOME_TABLES = ("predictions", "token_attributions")
+
 
 rule outcome_summary:
     input:
-        **table_parts("predictions", "token_attributions"),
+        **table_parts(*OUTCOME_TABLES),
         model=MODEL_DIR,
         manifest=rules.table_datasets.output.manifest,
     output:
@@ -27,7 +29,7 @@ rule outcome_summary:
     params:
         **figure_params(),
         code=step_code("summarize_outcomes"),
-        predictions=TABLE_DATASET.format(table="predictions"),
-        token_attributions=TABLE_DATASET.format(table="token_attributions"),
+        tables=OUTCOME_TABLES,
+        datasets=[TABLE_DATASET.format(table=table) for table in OUTCOME_TABLES],
     script:
         step_script("summarize_outcomes")
