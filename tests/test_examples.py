@@ -298,3 +298,14 @@ def test_merge_duplicate_id_names_both_sources():
         merge_examples({"a": {}, "b": {}}, {"b": {}, "c": {}})
     text = str(raised.value)
     assert "'b'" in text and "config's examples" in text and "examples_file" in text and "Fix:" in text
+
+
+def test_an_inline_example_without_an_answer_is_unanswerable_and_its_answer_fields_need_one():
+    example = {"question": "What is important to us?", "context": CONTEXT}
+    assert check_example("free", example) is None and gold_answers(example) == []
+    for field, value in (("answer_start", 3), ("answers", ["us"])):
+        with pytest.raises(
+            BertscopeError, match=rf"field '{field}': is given without an answer\. Fix: give the answer"
+        ):
+            check_example("free", example | {field: value})
+    assert gold_answers(example | {"answer": "us", "answers": ["us", "to us"]}) == ["us", "to us"]
