@@ -64,7 +64,7 @@ def context_windows(
         question,
         context,
         truncation="only_second",
-        max_length=question_length + SPECIAL_TOKENS + room,
+        max_length=max_length,
         stride=max(room - stride, 0),
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
