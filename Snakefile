@@ -21,6 +21,7 @@ include: "workflow/rules/attention.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/outcomes.smk"
 include: "workflow/rules/provenance.smk"
 
 
@@ -32,4 +33,5 @@ rule all:
         rules.provenance.output,
         expand(rules.example_figures.output.figures, batch=FIGURE_BATCHES),
         rules.summary_figures.output,
+        rules.outcome_summary.output,
         rules.attention_summary.output if config["attention"] else [],

@@ -8,7 +8,8 @@ Run by hand (never in CI), from the repository root:
 
 Parts (each at the pipeline's default settings unless said otherwise):
 
-plan    N synthetic tutorial-sized examples (default 100, 1000, 11873) in an examples_file on a 12-layer tiny random
+plan    N synthetic tutorial-sized examples (default 100, 1000, 11873; every second one unanswerable) in an
+        examples_file on a 12-layer tiny random
         BERT QA model (tests/conftest.py's build_tiny_model); the model checkpoint is built first
         (snakemake --cores 2 results/model) so that the whole DAG is planned; then the wall time of
         `snakemake -n --quiet rules`, the job count and jobs per example.
@@ -254,9 +255,10 @@ SENTENCES = (
 )
 
 
-def synthetic_examples(count: int, seed: int = 0) -> list[dict]:
+def synthetic_examples(count: int, seed: int = 0, unanswerable: bool = False) -> list[dict]:
     """``count`` tutorial-sized examples (about 20-40 tokens), each with a unique id and varied wording, written
-    with the tiny model's vocabulary only (tests/conftest.py), the answer verbatim in the context."""
+    with the tiny model's vocabulary only (tests/conftest.py), the answer verbatim in the context; with
+    ``unanswerable``, every second one has no answer (about SQuAD v2 dev's half)."""
     rng = random.Random(seed)
     verb_triples = list(itertools.permutations(VERBS, 3))
     examples = []
@@ -275,7 +277,10 @@ def synthetic_examples(count: int, seed: int = 0) -> list[dict]:
             question, answer = f"Who is it important to {subject} to {third}?", f"{obj}{kinds}"
         else:
             question, answer = f"What is it important to {subject} to {first}?", f"{obj}{kinds}"
-        examples.append({"id": f"q{number:05d}", "question": question, "context": context, "answer": answer})
+        example = {"id": f"q{number:05d}", "question": question, "context": context, "answer": answer}
+        if unanswerable and number % 2 == 0:
+            del example["answer"]
+        examples.append(example)
     return examples
 
 
@@ -378,7 +383,7 @@ def plan_part(sizes: list[int], repeats: int) -> dict:
     out = {}
     for count in sizes:
         workdir = fresh(WORK / f"plan-{count}")
-        examples_file = write_examples_file(workdir / "examples.jsonl", synthetic_examples(count))
+        examples_file = write_examples_file(workdir / "examples.jsonl", synthetic_examples(count, unanswerable=True))
         write_config(workdir, model=str(model), examples={}, examples_file=str(examples_file))
         model_run = snakemake(workdir, "--cores", "2", "results/model", log_name="model")
         runs = []
@@ -640,6 +645,21 @@ def synthetic_batch(numbers: range, rng, np_rng, layers: int, hidden: int, token
             true_end=[true_end],
             delta_start=[np_rng.standard_normal() * 1e-3],
             delta_end=[np_rng.standard_normal() * 1e-3],
+            has_answer=[True],
+            answer=[" ".join(tokens[true_start : true_end + 1])],
+            span_start=[predicted_start],
+            span_end=[predicted_end],
+            span_answer=[" ".join(tokens[predicted_start : predicted_end + 1])],
+            span_char_begin=[None],
+            span_char_end=[None],
+            null_score_diff=[-rng.random()],
+            exact=[int(predicted_start == true_start and predicted_end == true_end)],
+            f1=[rng.random()],
+            outcome=["correct" if predicted_start == true_start and predicted_end == true_end else "wrong"],
+            window=[0],
+            window_count=[1],
+            context_char_begin=[0],
+            context_char_end=[0],
         )
         delta_sources = [("embeddings", None), ("subembeddings", None)]
         delta_sources += [("layer", layer) for layer in range(1, layers + 1)]

@@ -163,3 +163,26 @@ def table_metadata(workdir, table) -> dict[bytes, bytes]:
 
     first = sorted((workdir / "results" / "tables" / table).glob("*.parquet"))[0]
     return pq.read_schema(first).metadata
+
+
+def with_scores(prediction: dict) -> dict:
+    """A ``predictions`` row with the scored columns (issue 19) of an answerable example scored correct, for tests
+    that build the tables by hand."""
+    return {
+        **prediction,
+        "has_answer": True,
+        "answer": prediction["predicted_answer"],
+        "span_start": prediction["predicted_start"],
+        "span_end": prediction["predicted_end"],
+        "span_answer": prediction["predicted_answer"],
+        "span_char_begin": None,
+        "span_char_end": None,
+        "null_score_diff": -1.0,
+        "exact": 1,
+        "f1": 1.0,
+        "outcome": "correct",
+        "window": 0,
+        "window_count": 1,
+        "context_char_begin": 0,
+        "context_char_end": 0,
+    }

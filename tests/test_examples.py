@@ -8,11 +8,12 @@ import re
 import pytest
 
 from bertscope import BertscopeError
-from bertscope.data.examples import check_example_id, load_examples_file, merge_examples
+from bertscope.data.examples import check_example, check_example_id, gold_answers, load_examples_file, merge_examples
 
 CONTEXT = "It is important to us to include, empower and support humans of all kinds."
 ANSWER = "to include, empower and support humans of all kinds"
 ANSWER_START = CONTEXT.index(ANSWER)
+ANSWER_END = ANSWER_START + len(ANSWER)
 EMPOWER_START = CONTEXT.index("empower")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -72,12 +73,16 @@ def test_jsonl_examples_in_file_order_with_schema_keys_only(tmp_path):
     }
     assert set(examples["a"]) == {"question", "context", "answer"}
     assert (examples["c"]["answer"], examples["c"]["answer_start"]) == ("empower", EMPOWER_START)
+    assert examples["c"]["answers"] == gold_answers(examples["c"]) == ["empower", "x"]
 
 
-def test_jsonl_empty_answers_are_unanswerable_and_skipped(tmp_path):
+def test_jsonl_without_an_answer_is_an_unanswerable_example(tmp_path):
     unanswerable = without_answer(jsonl_record("none", answers={"text": [], "answer_start": []}))
-    path = write_jsonl(tmp_path, unanswerable, jsonl_record("a"))
-    assert list(load_examples_file(path)) == ["a"]
+    path = write_jsonl(tmp_path, unanswerable, jsonl_record("a"), without_answer(jsonl_record("bare")))
+    examples = load_examples_file(path)
+    assert list(examples) == ["none", "a", "bare"]
+    assert examples["none"] == examples["bare"] == {"question": "What is important to us?", "context": CONTEXT}
+    assert gold_answers(examples["none"]) == [] and gold_answers(examples["a"]) == [ANSWER]
 
 
 def test_max_examples_keeps_the_first_answerable_ones(tmp_path):
@@ -131,14 +136,24 @@ def test_squad_v1_every_answered_question_becomes_an_example(tmp_path):
         "context": CONTEXT,
         "answer": "empower",
         "answer_start": EMPOWER_START,
+        "answers": ["empower"],
     }
 
 
-def test_squad_v2_unanswerable_questions_are_skipped(tmp_path):
+def test_squad_v2_keeps_every_question_answerable_or_not(tmp_path):
     plausible = [{"text": "us", "answer_start": 19}]
     impossible = qa("imp", is_impossible=True) | {"answers": [], "plausible_answers": plausible}
-    path = write_squad(tmp_path, [impossible, qa("q1"), {"id": "noanswers", "question": "Who?", "answers": []}])
-    assert list(load_examples_file(path)) == ["q1"]
+    several = qa("q1") | {
+        "answers": [{"text": ANSWER, "answer_start": ANSWER_START}, {"text": "us", "answer_start": 19}]
+    }
+    path = write_squad(tmp_path, [impossible, several, {"id": "noanswers", "question": "Who?", "answers": []}])
+    examples = load_examples_file(path)
+    assert list(examples) == ["imp", "q1", "noanswers"]
+    assert examples["imp"] == {"question": "What is important to us?", "context": CONTEXT}
+    assert examples["noanswers"] == {"question": "Who?", "context": CONTEXT}
+    assert (examples["q1"]["answer"], examples["q1"]["answers"]) == (ANSWER, [ANSWER, "us"])
+    for example_id, example in examples.items():
+        assert check_example(example_id, example) == (None if example_id != "q1" else (ANSWER_START, ANSWER_END))
 
 
 def test_squad_answer_start_picks_the_right_occurrence(tmp_path):
@@ -147,10 +162,12 @@ def test_squad_answer_start_picks_the_right_occurrence(tmp_path):
     assert load_examples_file(path)["q"]["answer_start"] == second_to
 
 
-def test_a_file_without_answerable_questions_is_an_error(tmp_path):
+def test_a_file_of_unanswerable_questions_is_read_and_one_without_questions_is_an_error(tmp_path):
     path = write_squad(tmp_path, [qa("a", is_impossible=True), {"id": "b", "question": "Who?", "answers": []}])
+    assert list(load_examples_file(path)) == ["a", "b"]
+    path.write_text(json.dumps({"version": "v2.0", "data": []}))
     text = error_text(path)
-    assert "holds no answerable question (2 unanswerable skipped)" in text and "examples_file" in text
+    assert "holds no question" in text and "examples_file" in text
 
 
 # Malformed input
@@ -164,7 +181,6 @@ def test_a_file_without_answerable_questions_is_an_error(tmp_path):
         (jsonl_record(question=None), "question", "is missing"),
         (jsonl_record(context="  "), "context", "is empty"),
         (jsonl_record(context=7), "context", "is a number, not a string"),
-        (without_answer(jsonl_record()), "answer", "is missing"),
         (jsonl_record(answer="to exclude"), "answer", "does not occur in the context"),
         (jsonl_record(answer_start=3), "answer_start", "the context at character 3 reads"),
         (jsonl_record(answer_start="13"), "answer_start", "not a character offset"),
@@ -252,7 +268,7 @@ def test_missing_file_names_the_config_field(tmp_path):
 def test_empty_file(tmp_path, name):
     path = tmp_path / name
     path.write_text("\n  \n")
-    expected = f"examples_file '{path}': is empty. Fix: give a file with at least one answerable question"
+    expected = f"examples_file '{path}': is empty. Fix: give a file with at least one question"
     assert error_text(path) == expected
 
 
@@ -282,3 +298,14 @@ def test_merge_duplicate_id_names_both_sources():
         merge_examples({"a": {}, "b": {}}, {"b": {}, "c": {}})
     text = str(raised.value)
     assert "'b'" in text and "config's examples" in text and "examples_file" in text and "Fix:" in text
+
+
+def test_an_inline_example_without_an_answer_is_unanswerable_and_its_answer_fields_need_one():
+    example = {"question": "What is important to us?", "context": CONTEXT}
+    assert check_example("free", example) is None and gold_answers(example) == []
+    for field, value in (("answer_start", 3), ("answers", ["us"])):
+        with pytest.raises(
+            BertscopeError, match=rf"field '{field}': is given without an answer\. Fix: give the answer"
+        ):
+            check_example("free", example | {field: value})
+    assert gold_answers(example | {"answer": "us", "answers": ["us", "to us"]}) == ["us", "to us"]

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import with_scores
 from matplotlib.patches import PathPatch, StepPatch
 
 from bertscope import TARGETS, BertscopeError
@@ -83,28 +84,32 @@ def example_frames(example: str, tokens: list[str], rng, word, token_type, predi
     return frames
 
 
-PREDICTION = {
-    "predicted_start": 5,
-    "predicted_end": 6,
-    "predicted_answer": "It kinds",
-    "start_prob": 0.8123,
-    "end_prob": 0.4567,
-    "true_start": 5,
-    "true_end": 6,
-    "delta_start": 0.0123,
-    "delta_end": -0.0045,
-}
-OTHER_PREDICTION = {
-    "predicted_start": 4,
-    "predicted_end": 5,
-    "predicted_answer": "people help",
-    "start_prob": 0.3141,
-    "end_prob": 0.2718,
-    "true_start": 4,
-    "true_end": 6,
-    "delta_start": 0.0456,
-    "delta_end": 0.0789,
-}
+PREDICTION = with_scores(
+    {
+        "predicted_start": 5,
+        "predicted_end": 6,
+        "predicted_answer": "It kinds",
+        "start_prob": 0.8123,
+        "end_prob": 0.4567,
+        "true_start": 5,
+        "true_end": 6,
+        "delta_start": 0.0123,
+        "delta_end": -0.0045,
+    }
+)
+OTHER_PREDICTION = with_scores(
+    {
+        "predicted_start": 4,
+        "predicted_end": 5,
+        "predicted_answer": "people help",
+        "start_prob": 0.3141,
+        "end_prob": 0.2718,
+        "true_start": 4,
+        "true_end": 6,
+        "delta_start": 0.0456,
+        "delta_end": 0.0789,
+    }
+)
 
 
 @pytest.fixture(scope="module")

@@ -199,6 +199,7 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "example_figures": 1,
         "summary_figures": 1,
         "attention_summary": 1,
+        "outcome_summary": 1,
         "table_previews": 1,
         "provenance": 1,
     }

@@ -6,13 +6,16 @@ import pytest
 from conftest import TUTORIAL_TOKENS
 
 from bertscope import BertscopeError
-from bertscope.data.qa_inputs import encode_example
+from bertscope.data.qa_inputs import encode_example, encode_windows
 from bertscope.models.loading import load_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
     return load_tokenizer(tiny_model_dir)
+
+
+ALLOWED_POLICIES = ("windows", "reject", "truncate")
 
 
 def encode(tokenizer, example, max_length=64):
@@ -85,19 +88,20 @@ def test_bad_input_names_example_field_and_fix(tokenizer, tutorial_example, chan
 
 def test_sequence_longer_than_the_model_is_rejected(tokenizer, tutorial_example):
     with pytest.raises(BertscopeError, match=r"field 'context': .*26 tokens, more than the model's maximum of 20"):
-        encode(tokenizer, tutorial_example, max_length=20)
+        encode_example(tokenizer, "ex", tutorial_example, 20, long_context="reject")
 
 
-# Long contexts: windows of max_length - question - 3 tokens, every `stride` tokens, the first holding the answer.
+# Long contexts: windows of max_length - question - 3 context tokens, one every `stride` tokens.
 
 QUESTION = "What is important to us?"
 FILLER = "Who help the people ? " * 12  # 60 tokens
 ANSWER_SENTENCE = "It is important to us to empower humans of all kinds . "  # answer "empower humans": tokens 66..68
 LONG_CONTEXT = FILLER + ANSWER_SENTENCE + "We help them . We help them . We help it ."  # 85 tokens
+LONG_EXAMPLE = {"question": QUESTION, "context": LONG_CONTEXT, "answer": "empower humans"}
 
 
-def encode_long(tokenizer, example, max_length=40, stride=8):
-    return encode_example(tokenizer, "ex", example, max_length, long_context="truncate", stride=stride)
+def encode_long(tokenizer, example, max_length=40, stride=8, long_context="windows"):
+    return encode_windows(tokenizer, "ex", example, max_length, long_context=long_context, stride=stride)
 
 
 def assert_consistent(encoded, max_length=40):
@@ -110,78 +114,78 @@ def assert_consistent(encoded, max_length=40):
     )
 
 
-def test_truncate_keeps_the_first_window_holding_the_answer(tokenizer):
-    example = {"question": QUESTION, "context": LONG_CONTEXT, "answer": "empower humans"}
-    encoded = encode_long(tokenizer, example)
-    assert_consistent(encoded)
-    assert encoded.tokens[encoded.true_start : encoded.true_end + 1] == ["em", "##power", "humans"]
-    assert encoded.token_to_explain == encoded.true_end
-    # Room for 40 - 6 - 3 = 31 context tokens; windows start at 0, 8, 16, ...; the first reaching token 68 starts at 40.
+def test_windows_every_stride_tokens_cover_the_context(tokenizer):
+    windows = encode_long(tokenizer, LONG_EXAMPLE)
     context_tokens = tokenizer.tokenize(LONG_CONTEXT)
-    assert encoded.tokens[8:-1] == context_tokens[40:71]
-    begin, end = encoded.context_char_span
-    kept = LONG_CONTEXT[begin:end]
-    assert "empower humans" in kept and tokenizer.tokenize(kept) == context_tokens[40:71]
-    assert kept.startswith("Who help") and kept.endswith("of all")
+    # Room for 40 - 6 - 3 = 31 context tokens; windows start at 0, 8, ..., 56, the last ending with the context (85).
+    begins = [0, 8, 16, 24, 32, 40, 48, 56]
+    assert [(window.window, window.window_count) for window in windows] == [(w, 8) for w in range(8)]
+    for window, begin in zip(windows, begins, strict=True):
+        assert_consistent(window)
+        assert window.tokens[:8] == ["[CLS]", "What", "is", "important", "to", "us", "?", "[SEP]"]
+        assert window.tokens[8:-1] == context_tokens[begin : begin + 31]
+        # The answer (context tokens 66..68) is whole only in the windows from 38 on; elsewhere the null answer.
+        if begin >= 38:
+            assert window.tokens[window.true_start : window.true_end + 1] == ["em", "##power", "humans"]
+            assert window.token_to_explain == window.true_end
+        else:
+            assert (window.true_start, window.true_end, window.token_to_explain) == (0, 0, None)
+    assert windows[-1].context_char_span[1] == len(LONG_CONTEXT) and windows[-1].tokens[-2:] == [".", "[SEP]"]
 
 
-def test_truncate_follows_answer_start_to_a_later_occurrence(tokenizer):
-    context = ANSWER_SENTENCE + FILLER + ANSWER_SENTENCE
-    later = context.rindex("empower")
-    example = {"question": QUESTION, "context": context, "answer": "empower", "answer_start": later}
-    encoded = encode_long(tokenizer, example)
+def test_window_tokens_map_back_to_the_context_characters(tokenizer):
+    window = encode_long(tokenizer, LONG_EXAMPLE)[5]
+    begin, end = window.token_offsets[window.true_start][0], window.token_offsets[window.true_end][1]
+    assert LONG_CONTEXT[begin:end] == "empower humans"
+    assert window.token_offsets[:8] == [None] * 8 and window.token_offsets[-1] is None
+    assert window.token_offsets[8][0] == window.context_char_span[0]
+    assert window.token_offsets[-2][1] == window.context_char_span[1]
+
+
+def test_truncate_keeps_the_first_window_without_looking_at_the_answer(tokenizer):
+    (encoded,) = encode_long(tokenizer, LONG_EXAMPLE, long_context="truncate")
     assert_consistent(encoded)
-    assert encoded.tokens[encoded.true_start : encoded.true_end + 1] == ["em", "##power"]
-    begin, end = encoded.context_char_span
-    assert begin <= later and later + len("empower") <= end and "empower" in context[begin:end]
-    assert begin > context.index("empower")
+    assert encoded.tokens[8:-1] == tokenizer.tokenize(LONG_CONTEXT)[:31]
+    assert (encoded.true_start, encoded.true_end, encoded.token_to_explain) == (0, 0, None)
+    (unanswerable,) = encode_long(tokenizer, {"question": QUESTION, "context": LONG_CONTEXT}, long_context="truncate")
+    assert unanswerable.tokens == encoded.tokens
 
 
-def test_truncate_answer_at_the_end_keeps_the_context_end(tokenizer):
-    encoded = encode_long(tokenizer, {"question": QUESTION, "context": LONG_CONTEXT, "answer": "it ."})
-    assert_consistent(encoded)
-    assert encoded.tokens[encoded.true_start : encoded.true_end + 1] == ["it", "."]
-    assert encoded.context_char_span[1] == len(LONG_CONTEXT)
-    assert encoded.tokens[-2:] == [".", "[SEP]"]
+def test_an_unanswerable_example_has_the_null_answer(tokenizer, tutorial_example):
+    example = {key: tutorial_example[key] for key in ("question", "context")}
+    encoded = encode(tokenizer, example)
+    assert encoded.tokens == TUTORIAL_TOKENS
+    assert (encoded.true_start, encoded.true_end, encoded.token_to_explain) == (0, 0, None)
+    assert encoded.tensors["input_ids"].equal(encode(tokenizer, tutorial_example).tensors["input_ids"])
 
 
-def test_a_context_that_fits_is_kept_whole_by_either_policy(tokenizer, tutorial_example):
-    rejected, truncated = encode(tokenizer, tutorial_example), encode_long(tokenizer, tutorial_example, max_length=64)
-    assert rejected.context_char_span == truncated.context_char_span == (0, len(tutorial_example["context"]))
-    assert rejected.tokens == truncated.tokens == TUTORIAL_TOKENS
-    assert (rejected.true_start, rejected.true_end) == (truncated.true_start, truncated.true_end)
+def test_a_context_that_fits_is_one_input_under_every_policy(tokenizer, tutorial_example):
+    encodings = [encode_long(tokenizer, tutorial_example, 64, long_context=policy) for policy in ALLOWED_POLICIES]
+    for (encoded,) in encodings:
+        assert encoded.context_char_span == (0, len(tutorial_example["context"]))
+        assert encoded.tokens == TUTORIAL_TOKENS and (encoded.window, encoded.window_count) == (0, 1)
+        assert (encoded.true_start, encoded.true_end) == (13, 23)
+        assert all(encoded.tensors[name].equal(encodings[0][0].tensors[name]) for name in encoded.tensors)
 
 
 def test_reject_policy_names_the_fix(tokenizer):
-    example = {"question": QUESTION, "context": LONG_CONTEXT, "answer": "empower humans"}
     with pytest.raises(BertscopeError) as raised:
-        encode(tokenizer, example, max_length=40)
+        encode_long(tokenizer, LONG_EXAMPLE, long_context="reject")
     text = str(raised.value)
     assert text.startswith("example 'ex', field 'context': question and context make 94 tokens")
-    assert "more than the model's maximum of 40" in text and "set long_context: truncate or shorten the context" in text
+    assert "more than the model's maximum of 40" in text and "set long_context: windows (or truncate)" in text
 
 
-def test_truncate_fails_clearly_when_no_window_holds_the_answer(tokenizer):
-    # The answer is context tokens 66..68. With room for 13 - 6 - 3 = 4 tokens every 4 tokens, the windows 64..67 and
-    # 68..71 each cut it; with room for 2 tokens no window can hold its 3 tokens.
-    example = {"question": QUESTION, "context": LONG_CONTEXT, "answer": "empower humans"}
-    with pytest.raises(BertscopeError, match=r"field 'context': no window of 4 context tokens, taken every 4 tokens"):
-        encode_long(tokenizer, example, max_length=13, stride=4)
-    with pytest.raises(BertscopeError, match=r"field 'context': no window of 2 context tokens.*Fix: lower stride"):
-        encode_long(tokenizer, example, max_length=11, stride=1)
-    assert encode_long(tokenizer, example, max_length=13, stride=2).tokens[8:11] == ["em", "##power", "humans"]
-
-
-def test_truncate_fails_clearly_when_the_question_alone_does_not_fit(tokenizer):
-    example = {"question": QUESTION, "context": LONG_CONTEXT, "answer": "empower humans"}
+@pytest.mark.parametrize("policy", ["windows", "truncate"])
+def test_a_question_that_alone_does_not_fit_fails_clearly(tokenizer, policy):
     with pytest.raises(BertscopeError, match=r"field 'question': the question alone makes 9 tokens.*Fix: shorten"):
-        encode_long(tokenizer, example, max_length=9)
+        encode_long(tokenizer, LONG_EXAMPLE, max_length=9, long_context=policy)
 
 
 @pytest.mark.parametrize(
     ("policy", "stride", "message"),
     [
-        ("cut", 8, "field 'long_context': 'cut' is not allowed\\. Fix: use one of reject, truncate"),
+        ("cut", 8, "field 'long_context': 'cut' is not allowed\\. Fix: use one of windows, reject, truncate"),
         ("truncate", 0, "stride is 0. Fix: set stride"),
         ("truncate", 2.5, "stride is 2.5. Fix: set stride"),
     ],

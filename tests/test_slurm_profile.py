@@ -40,6 +40,7 @@ CPU_RULES = (
     "table_previews",
     "summary_figures",
     "attention_summary",
+    "outcome_summary",
     "provenance",
 )
 ATTRIBUTION_TARGETS = (

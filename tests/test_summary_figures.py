@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import with_scores
 from matplotlib.collections import PathCollection
 from matplotlib.patches import PathPatch
 
@@ -76,18 +77,20 @@ def build_tables(
         frames["token_attributions"].append(
             token_rows(example, "embeddings", None, tokens, rng.normal(size=(2, len(tokens))))
         )
-        prediction = {
-            "example": example,
-            "predicted_start": start,
-            "predicted_end": end + 1,
-            "predicted_answer": answer,
-            "start_prob": rng.uniform(),
-            "end_prob": rng.uniform(),
-            "true_start": start,
-            "true_end": end,
-            "delta_start": 0.0,
-            "delta_end": 0.0,
-        }
+        prediction = with_scores(
+            {
+                "example": example,
+                "predicted_start": start,
+                "predicted_end": end + 1,
+                "predicted_answer": answer,
+                "start_prob": rng.uniform(),
+                "end_prob": rng.uniform(),
+                "true_start": start,
+                "true_end": end,
+                "delta_start": 0.0,
+                "delta_end": 0.0,
+            }
+        )
         frames["predictions"].append(pd.DataFrame([prediction]))
     groups = [list(group) for group in np.array_split(np.array(list(examples)), parts) if len(group)]
     paths = {}
@@ -168,6 +171,12 @@ def test_token_categories_follow_the_input_layout():
     tokens, start, end, _ = EXAMPLES["short"]
     names = [CATEGORIES[i] for i in token_categories(tokens, start, end, "short")]
     assert "Context before answer" not in names and names[4:6] == ["Answer", "Context after answer"]
+
+
+def test_the_null_answer_has_no_answer_tokens():
+    tokens = EXAMPLES["tutorial"][0]
+    names = [CATEGORIES[i] for i in token_categories(tokens, 0, 0, "unanswerable")]
+    assert names == ["[CLS]", *["Question"] * 4, "First [SEP]", *["Context before answer"] * 5, "Final [SEP]"]
 
 
 @pytest.mark.parametrize(("start", "end"), [(5, 5), (2, 3), (11, 11), (9, 8)])

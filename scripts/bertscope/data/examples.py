@@ -1,9 +1,13 @@
 """Examples to explain, read from a JSONL file or a SQuAD-format JSON file (v1.1 or v2.0).
 
 A ``.jsonl`` file holds one JSON object per line: ``id``, ``question``, ``context``, and either ``answer`` (a string,
-with an optional ``answer_start``) or SQuAD-style ``answers`` (``{"text": [...], "answer_start": [...]}``, the first
-is taken); ``token_to_explain`` is optional and other keys are ignored. A ``.json`` file is in SQuAD format; each
-answerable question becomes an example. Unanswerable questions (``is_impossible`` or no answers) are skipped.
+with an optional ``answer_start``) or SQuAD-style ``answers`` (``{"text": [...], "answer_start": [...]}``: the first
+is the example's answer, every text a gold answer for scoring), or neither (an unanswerable question);
+``token_to_explain`` is optional and other keys are ignored. A ``.json`` file is in SQuAD format; every question
+becomes an example, answerable or not (``is_impossible``, or no answers: an example without ``answer``).
+
+An answerable example has ``answer`` (and ``answer_start`` when known) and, when it comes from SQuAD-style answers,
+``answers``: every gold answer text, the first being ``answer`` (SQuAD dev gives several per question).
 
 Ids become file names, so a file's ids are sanitised into valid example ids (see :func:`check_example_id`) and kept
 unique. The Snakefile imports this module while it parses, so it uses the standard library only.
@@ -60,11 +64,11 @@ class _Place:
 
 @dataclass(frozen=True)
 class _Record:
-    """One question of the file: its id as written, where it lies, and its example (None if unanswerable)."""
+    """One question of the file: its id as written, where it lies, and its example."""
 
     raw_id: str
     place: _Place
-    example: dict | None
+    example: dict
 
 
 _JSON_KINDS = (
@@ -152,11 +156,18 @@ def _check_answer(
         )
 
 
-def _example(question: str, context: str, answer: str, answer_start: int | None, token_to_explain=None) -> dict:
-    """An example with exactly the keys the config schema allows."""
-    example = {"question": question, "context": context, "answer": answer}
+def _example(
+    question: str, context: str, answer: str | None, answer_start: int | None, token_to_explain=None, golds=None
+) -> dict:
+    """An example with exactly the keys the config schema allows: no ``answer`` for an unanswerable question,
+    ``answers`` (every gold text) when the file gives a list of them."""
+    example = {"question": question, "context": context}
+    if answer is not None:
+        example["answer"] = answer
     if answer_start is not None:
         example["answer_start"] = answer_start
+    if golds is not None:
+        example["answers"] = golds
     if token_to_explain is not None:
         example["token_to_explain"] = token_to_explain
     return example
@@ -173,16 +184,17 @@ def _jsonl_object(place: _Place, line: str) -> dict:
     return _object(place, value, _JSONL_FIX)
 
 
-def _jsonl_answers(place: _Place, answers) -> tuple[str, int | None] | None:
-    """The first answer of SQuAD-style ``answers`` (text and start), or None when the list is empty."""
+def _jsonl_answers(place: _Place, answers) -> tuple[str, int | None, list[str]] | None:
+    """The first answer of SQuAD-style ``answers`` (text and start) and every text, or None when the list is
+    empty."""
     fix = 'give answers as {"text": ["..."], "answer_start": [...]}, or give answer as a string'
     answers = _object(place, answers, fix, "answers")
     texts = _array(place, "answers.text", answers.get("text"), fix)
     starts = _array(place, "answers.answer_start", answers.get("answer_start", []), fix)
     if not texts:
         return None
-    text = _string(place, "answers.text[0]", texts[0], fix)
-    return text, _offset(place, "answers.answer_start[0]", starts[0] if starts else None)
+    golds = [_string(place, f"answers.text[{index}]", text, fix) for index, text in enumerate(texts)]
+    return golds[0], _offset(place, "answers.answer_start[0]", starts[0] if starts else None), golds
 
 
 def _jsonl_record(place: _Place, record: dict) -> _Record:
@@ -195,14 +207,16 @@ def _jsonl_record(place: _Place, record: dict) -> _Record:
             raise place.error("is given together with 'answer'", "give either answer or answers, not both", "answers")
         first = _jsonl_answers(place, record["answers"])
         if first is None:
-            return _Record(raw_id, place, None)
-        (answer, answer_start), fields = first, ("answers.text[0]", "answers.answer_start[0]")
+            return _Record(raw_id, place, _example(question, context, None, None, token_to_explain))
+        (answer, answer_start, golds), fields = first, ("answers.text[0]", "answers.answer_start[0]")
+    elif record.get("answer") is None:
+        return _Record(raw_id, place, _example(question, context, None, None, token_to_explain))
     else:
         fix = "give the answer verbatim from the context as 'answer' (a string) or SQuAD-style 'answers'"
-        answer = _string(place, "answer", record.get("answer"), fix)
+        answer, golds = _string(place, "answer", record.get("answer"), fix), None
         answer_start, fields = _offset(place, "answer_start", record.get("answer_start")), ("answer", "answer_start")
     _check_answer(place, context, answer, answer_start, *fields)
-    return _Record(raw_id, place, _example(question, context, answer, answer_start, token_to_explain))
+    return _Record(raw_id, place, _example(question, context, answer, answer_start, token_to_explain, golds))
 
 
 def _parse_jsonl(path: Path, text: str) -> list[_Record]:
@@ -228,13 +242,16 @@ def _squad_question(place: _Place, qa, context: str) -> _Record:
         raise place.error(problem, "give is_impossible as true or false", "is_impossible")
     answers = _array(place, "answers", qa.get("answers", []), fix)
     if impossible or not answers:
-        return _Record(raw_id, place, None)
-    answer_place = place.child(".answers[0]")
-    first = _object(answer_place, answers[0], fix)
-    answer = _string(answer_place, "text", first.get("text"), "give the answer text verbatim from the context")
-    answer_start = _offset(answer_place, "answer_start", first.get("answer_start"))
-    _check_answer(answer_place, context, answer, answer_start, "text", "answer_start")
-    return _Record(raw_id, place, _example(question, context, answer, answer_start))
+        return _Record(raw_id, place, _example(question, context, None, None))
+    golds = []
+    for index, gold in enumerate(answers):
+        answer_place = place.child(f".answers[{index}]")
+        gold = _object(answer_place, gold, fix)
+        golds.append(_string(answer_place, "text", gold.get("text"), "give the answer text verbatim from the context"))
+        if index == 0:
+            answer_start = _offset(answer_place, "answer_start", gold.get("answer_start"))
+            _check_answer(answer_place, context, golds[0], answer_start, "text", "answer_start")
+    return _Record(raw_id, place, _example(question, context, golds[0], answer_start, golds=golds))
 
 
 def _squad_paragraph(place: _Place, paragraph) -> list[_Record]:
@@ -287,7 +304,7 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as error:
         raise place.error(f"is not UTF-8 text ({error.reason} at byte {error.start})", "save it as UTF-8") from None
     if not text.strip():
-        raise place.error("is empty", "give a file with at least one answerable question")
+        raise place.error("is empty", "give a file with at least one question")
     return text
 
 
@@ -306,7 +323,7 @@ def _sanitised_id(raw_id: str, taken) -> str:
 
 
 def _by_id(records: list[_Record]) -> dict[str, dict]:
-    """The answerable records' examples by sanitised id; a raw id used twice is an error."""
+    """The records' examples by sanitised id; a raw id used twice is an error."""
     first_place: dict[str, _Place] = {}
     examples: dict[str, dict] = {}
     for record in records:
@@ -317,15 +334,14 @@ def _by_id(records: list[_Record]) -> dict[str, dict]:
                 "id",
             )
         first_place[record.raw_id] = record.place
-        if record.example is not None:
-            examples[_sanitised_id(record.raw_id, examples)] = record.example
+        examples[_sanitised_id(record.raw_id, examples)] = record.example
     return examples
 
 
 def load_examples_file(path, max_examples: int | None = None) -> dict[str, dict]:
     """Examples from a JSONL file or a SQuAD-format JSON file (v1.1 or v2.0), by id, in file order.
 
-    Unanswerable questions are skipped; ``max_examples`` keeps the first that many answerable ones. The whole file
+    Every question is an example, answerable or not; ``max_examples`` keeps the first that many. The whole file
     is checked either way.
     """
     positive = isinstance(max_examples, int) and not isinstance(max_examples, bool) and max_examples >= 1
@@ -336,10 +352,7 @@ def load_examples_file(path, max_examples: int | None = None) -> dict[str, dict]
     records = _PARSERS[path.suffix.lower()](path, text)
     examples = _by_id(records)
     if not examples:
-        raise _Place(path).error(
-            f"holds no answerable question ({len(records)} unanswerable skipped)",
-            "give a file with at least one question that has an answer",
-        )
+        raise _Place(path).error("holds no question", "give a file with at least one question")
     return dict(list(examples.items())[:max_examples])
 
 
@@ -389,15 +402,30 @@ def check_example_id(example_id) -> None:
         )
 
 
-def check_example(example_id: str, example: dict) -> tuple[int, int]:
+def gold_answers(example: dict) -> list[str]:
+    """The gold answer texts an example's prediction is scored against: ``answers``, else ``[answer]``, else none
+    (an unanswerable question)."""
+    if "answers" in example:
+        return list(example["answers"])
+    return [example["answer"]] if "answer" in example else []
+
+
+def check_example(example_id: str, example: dict) -> tuple[int, int] | None:
     """Check one example before anything runs: its id, a visible question, context and answer, and the answer in
-    the context (at ``answer_start`` when given). Returns the answer's character span in the context."""
+    the context (at ``answer_start`` when given). Returns the answer's character span in the context, or None for
+    an unanswerable example (no ``answer``)."""
     check_example_id(example_id)
-    for field in ("question", "context", "answer"):
+    if "answer" not in example:
+        for field in ("answer_start", "answers"):
+            if field in example:
+                raise input_error(example_id, field, "is given without an answer", "give the answer, or leave it out")
+    for field in ("question", "context", "answer") if "answer" in example else ("question", "context"):
         text = example.get(field)
         if not isinstance(text, str) or not _visible(text):
             shown = "missing" if text is None else f"{text!r}, which has no visible character"
             raise input_error(example_id, field, f"is {shown}", f"give the example a {field} with words in it")
+    if "answer" not in example:
+        return None
     context, answer, answer_start = example["context"], example["answer"], example.get("answer_start")
     if answer_start is not None:
         if context[answer_start : answer_start + len(answer)] != answer:

@@ -1,5 +1,14 @@
 """The inputs step for one example: its input and reference tensors, the model's logits on it, and its record (tokens,
-spans, the prediction)."""
+spans, the prediction and its SQuAD scores).
+
+Two predictions are recorded. The tutorial's (``predicted_start``, ``predicted_end``: the independent argmaxes of the
+start and end logits) is the one the attributions explain. The scored one (``span_*``) is the standard decoding of
+:func:`bertscope.evaluation.squad.best_span`: the best valid span in the context, or the null answer "". A context
+read in windows (``long_context: windows``) is decoded over every window as the Hugging Face QA pipeline does: the
+best span of any window, against the smallest null score of any window; the window holding that best span is the
+one explained (its tensors are the example's), and the record says which window it is and where it lies in the
+context.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,9 @@ import logging
 
 import torch
 
-from bertscope.data.qa_inputs import encode_example
+from bertscope.data.examples import gold_answers
+from bertscope.data.qa_inputs import encode_windows
+from bertscope.evaluation.squad import best_span, outcome, score_prediction
 from bertscope.models.forward import run_on_input
 
 log = logging.getLogger("bertscope")
@@ -19,9 +30,18 @@ def predict(model, tensors: dict) -> dict:
     return {"start_logits": output.start_logits, "end_logits": output.end_logits}
 
 
+def _decoded(window, logits) -> object:
+    """The standard decoding of one window's logits (:func:`best_span` over its context tokens)."""
+    context_begin = window.question_length + 2
+    context_end = len(window.tokens) - 1
+    start_logits, end_logits = (logits[name][0].float().cpu().numpy() for name in ("start_logits", "end_logits"))
+    return best_span(start_logits, end_logits, context_begin, context_end)
+
+
 def prepare_example(tokenizer, model, device, example_id: str, example: dict, params) -> tuple[dict, dict]:
-    """The example's input/reference tensors and logits, and its record (tokens, spans, prediction)."""
-    encoded = encode_example(
+    """The example's input/reference tensors and logits (of the explained window), and its record (tokens, spans,
+    both predictions, the scored answer's exact match and F1, the window)."""
+    windows = encode_windows(
         tokenizer,
         example_id,
         example,
@@ -30,33 +50,63 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         stride=params.stride,
         procedure=params.procedure,
     )
-    tensors = {name: tensor.to(device) for name, tensor in encoded.tensors.items()}
-    logits = predict(model, tensors)
+    read = []
+    for window in windows:
+        tensors = {name: tensor.to(device) for name, tensor in window.tensors.items()}
+        logits = predict(model, tensors)
+        read.append((window, logits, _decoded(window, logits)))
+    encoded, logits, span = max(read, key=lambda item: item[2].score)
+    null_score = min(decoded.null_score for _, _, decoded in read)
+    is_null = null_score > span.score
+
     start, end = (int(logits[name][0].argmax()) for name in ("start_logits", "end_logits"))
     answer_ids = encoded.tensors["input_ids"][0, start : end + 1].tolist()
+    span_chars = None if is_null else (encoded.token_offsets[span.start][0], encoded.token_offsets[span.end][1])
+    span_answer = "" if span_chars is None else example["context"][span_chars[0] : span_chars[1]]
+    golds = gold_answers(example)
+    exact, f1 = score_prediction(golds, span_answer)
     record = {
         "example": example_id,
-        **{field: example[field] for field in ("question", "context", "answer")},
+        **{field: example[field] for field in ("question", "context")},
+        "answer": example.get("answer", ""),
+        "answers": golds,
+        "has_answer": bool(golds),
         "context_char_span": list(encoded.context_char_span),
+        "window": encoded.window,
+        "window_count": encoded.window_count,
         "tokens": encoded.tokens,
+        "token_offsets": encoded.token_offsets,
         "question_length": encoded.question_length,
         "true_start": encoded.true_start,
         "true_end": encoded.true_end,
-        "token_to_explain": encoded.token_to_explain,
+        # Without a gold answer in the input, the tutorial's choice of token falls to the predicted end.
+        "token_to_explain": end if encoded.token_to_explain is None else encoded.token_to_explain,
         "predicted_start": start,
         "predicted_end": end,
         "predicted_answer": tokenizer.decode(answer_ids) if end >= start else "",
         "start_prob": float(torch.softmax(logits["start_logits"][0], dim=0).max()),
         "end_prob": float(torch.softmax(logits["end_logits"][0], dim=0).max()),
+        "span_start": 0 if is_null else span.start,
+        "span_end": 0 if is_null else span.end,
+        "span_char_span": None if span_chars is None else list(span_chars),
+        "span_answer": span_answer,
+        "null_score_diff": null_score - span.score,
+        "exact": exact,
+        "f1": f1,
+        "outcome": outcome(span_answer, exact),
     }
     log.info(
-        "%s: %d tokens, answer %d..%d, predicted %d..%d '%s'",
+        "%s: %d tokens (window %d of %d), answer %d..%d, predicted %d..%d '%s', scored '%s' (%s)",
         example_id,
         len(encoded.tokens),
+        encoded.window + 1,
+        encoded.window_count,
         encoded.true_start,
         encoded.true_end,
         start,
         end,
         record["predicted_answer"],
+        span_answer,
+        record["outcome"],
     )
     return {**encoded.tensors, **logits}, record

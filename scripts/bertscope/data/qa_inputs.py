@@ -6,9 +6,11 @@ the final ``[SEP]``; the first ``[SEP]`` is 1 as in the tutorial (``procedure: t
 question token's index as the separator's) or 0 as in BERT's pre-training (``corrected``). The reference's token types
 are all 0; positions are ``0..L-1`` (reference: all 0); the attention mask is all ones.
 
-A question and context longer than the model's maximum are rejected, or, with ``long_context="truncate"``, the
-context is cut to one window of its tokens holding the whole answer, chosen as in Hugging Face's SQuAD preprocessing:
-windows of the room left beside the question, every ``stride`` tokens, the first that contains the answer.
+A question and context longer than the model's maximum are read as windows (``long_context="windows"``,
+:mod:`bertscope.data.windows`: each window an input of its own, the prediction taken over them in
+:mod:`bertscope.data.prepare`), rejected (``"reject"``), or cut to the first window (``"truncate"``, which never looks
+at the answer). An unanswerable example, or a window that does not hold the whole answer, has the null answer as its
+true span: ``true_start = true_end = 0`` (``[CLS]``), as in Hugging Face's SQuAD preprocessing.
 """
 
 from __future__ import annotations
@@ -19,22 +21,27 @@ import torch
 
 from bertscope import BertscopeError, input_error
 from bertscope.data.examples import check_example
+from bertscope.data.windows import SPECIAL_TOKENS, Window, context_room, context_windows
 from bertscope.pipeline.schema import check_allowed, default
-
-SPECIAL_TOKENS = 3
-"""``[CLS]``, ``[SEP]`` and ``[SEP]`` around the question and context."""
 
 
 @dataclass
 class EncodedExample:
+    """One input of an example (one window of a long context), with what the inputs record says about it."""
+
     tensors: dict[str, torch.Tensor]
     tokens: list[str]
     question_length: int
     true_start: int
     true_end: int
-    token_to_explain: int
+    token_to_explain: int | None
+    """The token whose conductance is plotted; None: the predicted end, known once the model has run."""
     context_char_span: tuple[int, int]
     """Begin and end (exclusive) of the characters of the original context kept in the input."""
+    token_offsets: list[list[int] | None]
+    """Per input token, its (begin, end) characters in the original context; None for the question and specials."""
+    window: int = 0
+    window_count: int = 1
 
 
 def _answer_token_span(
@@ -52,61 +59,24 @@ def _answer_token_span(
     return overlapping[0], overlapping[-1]
 
 
-def _context_windows(length: int, room: int, stride: int):
-    """Begin and end (exclusive) of each window of at most ``room`` tokens, every ``stride`` tokens, up to the end."""
-    begin = 0
-    while True:
-        end = min(begin + room, length)
-        yield begin, end
-        if end == length:
-            return
-        begin += min(end - begin, stride)
-
-
-def _answer_window(example_id: str, length: int, room: int, stride: int, answer: tuple[int, int]) -> tuple[int, int]:
-    """The first context window, in tokens, that holds the whole answer."""
-    for begin, end in _context_windows(length, room, stride):
-        if begin <= answer[0] and answer[1] < end:
-            return begin, end
-    raise input_error(
-        example_id,
-        "context",
-        f"no window of {room} context tokens, taken every {stride} tokens, holds the whole answer "
-        f"(context tokens {answer[0]}..{answer[1]})",
-        "lower stride, shorten the question, or shorten the context around the answer",
-    )
-
-
-def _kept_context(
-    example_id: str,
-    context_length: int,
-    question_length: int,
-    answer: tuple[int, int],
-    max_length: int,
-    long_context: str,
-    stride: int,
-) -> tuple[int, int]:
-    """Begin and end (exclusive) of the context tokens kept beside the question, by the long_context policy."""
-    room = max_length - question_length - SPECIAL_TOKENS
-    if context_length <= room:
-        return 0, context_length
+def _kept_windows(
+    tokenizer, example_id: str, example: dict, offsets, question_length: int, max_length: int, long_context: str, stride
+) -> list[Window]:
+    """The context windows read, by the long_context policy: the whole context when it fits."""
+    context_length = len(offsets)
+    if question_length + context_length + SPECIAL_TOKENS <= max_length:
+        return [Window(0, 0, context_length)]
     if long_context == "reject":
         raise input_error(
             example_id,
             "context",
             f"question and context make {question_length + context_length + SPECIAL_TOKENS} tokens, "
             f"more than the model's maximum of {max_length}",
-            "set long_context: truncate or shorten the context",
+            "set long_context: windows (or truncate) or shorten the context",
         )
-    if room < 1:
-        raise input_error(
-            example_id,
-            "question",
-            f"the question alone makes {question_length + SPECIAL_TOKENS} tokens with the special tokens, "
-            f"leaving no room for the context within the model's maximum of {max_length}",
-            "shorten the question",
-        )
-    return _answer_window(example_id, context_length, room, stride, answer)
+    if long_context == "truncate":
+        return [Window(0, 0, context_room(example_id, question_length, max_length))]
+    return context_windows(tokenizer, example_id, example["question"], example["context"], offsets, max_length, stride)
 
 
 def _check_policy(long_context: str, stride: int) -> None:
@@ -116,7 +86,7 @@ def _check_policy(long_context: str, stride: int) -> None:
         raise BertscopeError(f"stride is {stride!r}. Fix: set stride to a positive number of tokens")
 
 
-def _resolve_token_to_explain(example_id: str, wanted, tokens: list[str], context_begin: int, default: int) -> int:
+def _resolve_token_to_explain(example_id: str, wanted, tokens: list[str], context_begin: int, default: int | None):
     if wanted is None:
         return default
     if isinstance(wanted, bool) or not isinstance(wanted, (int, str)):
@@ -143,6 +113,49 @@ def _resolve_token_to_explain(example_id: str, wanted, tokens: list[str], contex
     return (in_context or matches)[0]
 
 
+def encode_windows(
+    tokenizer,
+    example_id: str,
+    example: dict,
+    max_length: int,
+    *,
+    long_context: str = default("long_context"),
+    stride: int = default("stride"),
+    procedure: str = default("procedure"),
+) -> list[EncodedExample]:
+    """Tokenize one example and build the input/reference tensors (batch of one) of each window it is read in.
+
+    A question and context of at most ``max_length`` tokens make one input. Longer ones are read in windows every
+    ``stride`` context tokens (``long_context="windows"``), cut to the first window (``"truncate"``), or rejected
+    (``"reject"``).
+    """
+    _check_policy(long_context, stride)
+    char_span = check_example(example_id, example)
+    question, context = example["question"], example["context"]
+
+    question_ids = tokenizer.encode(question, add_special_tokens=False)
+    context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = context_encoding["offset_mapping"]
+    answer_tokens = None if char_span is None else _answer_token_span(example_id, offsets, *char_span)
+    windows = _kept_windows(
+        tokenizer, example_id, example, offsets, len(question_ids), max_length, long_context, stride
+    )
+    return [
+        _encode_window(
+            tokenizer,
+            example_id,
+            example,
+            question_ids,
+            context_encoding,
+            answer_tokens,
+            window,
+            len(windows),
+            procedure,
+        )
+        for window in windows
+    ]
+
+
 def encode_example(
     tokenizer,
     example_id: str,
@@ -153,26 +166,22 @@ def encode_example(
     stride: int = default("stride"),
     procedure: str = default("procedure"),
 ) -> EncodedExample:
-    """Tokenize one example and build its input/reference tensors (batch of one).
+    """The first input of :func:`encode_windows` (the only one unless a long context is read in windows)."""
+    options = {"long_context": long_context, "stride": stride, "procedure": procedure}
+    return encode_windows(tokenizer, example_id, example, max_length, **options)[0]
 
-    A question and context of more than ``max_length`` tokens are rejected (``long_context="reject"``), or the
-    context is cut to the first window holding the answer (``long_context="truncate"``, windows every ``stride``
-    context tokens).
-    """
-    _check_policy(long_context, stride)
-    char_begin, char_end = check_example(example_id, example)
-    question, context = example["question"], example["context"]
 
-    question_ids = tokenizer.encode(question, add_special_tokens=False)
-    context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
+def _encode_window(
+    tokenizer, example_id, example, question_ids, context_encoding, answer_tokens, window, window_count, procedure
+) -> EncodedExample:
+    """The tutorial's input and reference tensors of one window of the context."""
     offsets = context_encoding["offset_mapping"]
-    answer_tokens = _answer_token_span(example_id, offsets, char_begin, char_end)
-    kept_begin, kept_end = _kept_context(
-        example_id, len(offsets), len(question_ids), answer_tokens, max_length, long_context, stride
-    )
+    kept_begin, kept_end = window.begin, window.end
     context_ids = context_encoding["input_ids"][kept_begin:kept_end]
     truncated = kept_end - kept_begin < len(offsets)
-    context_char_span = (offsets[kept_begin][0], offsets[kept_end - 1][1]) if truncated else (0, len(context))
+    context_char_span = (
+        (offsets[kept_begin][0], offsets[kept_end - 1][1]) if truncated else (0, len(example["context"]))
+    )
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     input_ids = [cls_id, *question_ids, sep_id, *context_ids, sep_id]
@@ -184,11 +193,13 @@ def encode_example(
     token_type_ids = [0 if i <= last_type_0 else 1 for i in range(length)]
     context_begin = first_sep + 1
 
-    true_start, true_end = (context_begin + token - kept_begin for token in answer_tokens)
+    inside = answer_tokens is not None and kept_begin <= answer_tokens[0] and answer_tokens[1] < kept_end
+    true_start, true_end = (context_begin + token - kept_begin for token in answer_tokens) if inside else (0, 0)
     tokens = tokenizer.convert_ids_to_tokens(input_ids)
     token_to_explain = _resolve_token_to_explain(
-        example_id, example.get("token_to_explain"), tokens, context_begin, default=true_end
+        example_id, example.get("token_to_explain"), tokens, context_begin, default=true_end if inside else None
     )
+    token_offsets = [None] * context_begin + [list(offset) for offset in offsets[kept_begin:kept_end]] + [None]
 
     def row(values):
         return torch.tensor([values], dtype=torch.long)
@@ -202,4 +213,15 @@ def encode_example(
         "ref_position_ids": row([0] * length),
         "attention_mask": row([1] * length),
     }
-    return EncodedExample(tensors, tokens, len(question_ids), true_start, true_end, token_to_explain, context_char_span)
+    return EncodedExample(
+        tensors,
+        tokens,
+        len(question_ids),
+        true_start,
+        true_end,
+        token_to_explain,
+        context_char_span,
+        token_offsets,
+        window.index,
+        window_count,
+    )

@@ -63,7 +63,7 @@ _REASONS = (
     "nobody else will", "they need it most", "it makes the world better",
     "our founders asked for it", "it helps us grow",
 )  # fmt: skip
-_FILLER_SENTENCES = (
+FILLER_SENTENCES = (
     "We meet every week.",
     "The weather was warm.",
     "Nobody knows the answer.",
@@ -105,13 +105,13 @@ def _verb_phrase(rng: random.Random) -> str:
     return f"to {verb_list} {rng.choice(_OBJECTS)}"
 
 
-def _generate_example(rng: random.Random) -> _QAExample:
+def generate_example(rng: random.Random) -> _QAExample:
     """A fact "It is ADJ to TARGET VERB_PHRASE [because REASON]." among filler sentences, and a What/Why question."""
     adjective, target = rng.choice(_ADJECTIVES), rng.choice(_TARGETS)
     verb_phrase = _verb_phrase(rng)
     reason = rng.choice(_REASONS) if rng.random() < 0.5 else None
     fact = f"It is {adjective} to {target} {verb_phrase}" + (f" because {reason}." if reason else ".")
-    sentences = [fact, *rng.sample(_FILLER_SENTENCES, rng.randint(0, 2))]
+    sentences = [fact, *rng.sample(FILLER_SENTENCES, rng.randint(0, 2))]
     rng.shuffle(sentences)
     context = " ".join(sentences)
     if reason and rng.random() < 0.5:
@@ -127,7 +127,7 @@ def _generate_splits(seed: int) -> tuple[list[_QAExample], list[_QAExample]]:
     tutorial = _QAExample(TUTORIAL_QUESTION, TUTORIAL_CONTEXT, TUTORIAL_ANSWER, TUTORIAL_CONTEXT.index(TUTORIAL_ANSWER))
     examples: dict[tuple[str, str], _QAExample] = {}
     while len(examples) < _NUM_EXAMPLES:
-        example = _generate_example(rng)
+        example = generate_example(rng)
         if (example.question, example.context) != (tutorial.question, tutorial.context):
             examples.setdefault((example.question, example.context), example)
     unique = list(examples.values())

@@ -19,3 +19,9 @@ SUMMARY = "_summary"
 """The summary figures' folder below ``results/figures``: example ids and batch names start with a letter or digit, so
 it is never a batch's."""
 SUMMARY_FIGURE = "results/figures/" + SUMMARY + "/{stem}.{fmt}"
+
+# Scores and the comparisons by outcome (issue 19), written by the outcome_summary step.
+SCORES = "results/scores.json"
+"""The SQuAD v2.0 scores of the scored predictions, as the official script prints them."""
+OUTCOME_SHARES = "results/summaries/outcome_shares.parquet"
+"""The mean share of |attribution| per region, by outcome (:data:`bertscope.tables.schemas.OUTCOME_SCHEMAS`)."""

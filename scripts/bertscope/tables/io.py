@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from bertscope.pipeline.step import atomic_output
-from bertscope.tables.schemas import SCHEMAS
+from bertscope.tables.schemas import OUTCOME_SCHEMAS, SCHEMAS
 
 log = logging.getLogger("bertscope")
 
 
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Columns in schema order with schema dtypes; an empty frame gets the schema too."""
-    schema = SCHEMAS[table]
+    schema = SCHEMAS[table] if table in SCHEMAS else OUTCOME_SCHEMAS[table]
     if frame.empty:
         frame = pd.DataFrame(columns=list(schema))
     return frame[list(schema)].astype(schema).reset_index(drop=True)

@@ -92,6 +92,25 @@ def summarize(sums: np.ndarray) -> np.ndarray:
     return sums / np.linalg.norm(sums, axis=-1, keepdims=True)
 
 
+SCORED_KEYS = (
+    *("has_answer", "answer", "span_start", "span_end", "span_answer", "null_score_diff", "exact", "f1", "outcome"),
+    *("window", "window_count"),
+)
+"""The inputs record's fields of the scored prediction and its window that ``predictions`` takes as they are."""
+
+
+def scored_columns(record: dict) -> dict:
+    """The ``predictions`` columns of the scored prediction, the outcome and the window, from an inputs record."""
+    span_chars = record["span_char_span"] or (None, None)
+    return {
+        **{key: record[key] for key in SCORED_KEYS},
+        "span_char_begin": span_chars[0],
+        "span_char_end": span_chars[1],
+        "context_char_begin": record["context_char_span"][0],
+        "context_char_end": record["context_char_span"][1],
+    }
+
+
 def example_tables(example: str, record: dict, embeddings, subembeddings, conductance) -> dict[str, list[pd.DataFrame]]:
     """Every table's rows of one example: ``record`` is its inputs record, the others open :class:`BatchFile`s
     (``conductance`` one per layer group)."""
@@ -112,6 +131,7 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
                     **{key: record[key] for key in ("start_prob", "end_prob", "true_start", "true_end")},
                     "delta_start": float(delta[0]),
                     "delta_end": float(delta[1]),
+                    **scored_columns(record),
                 }
             ]
         )

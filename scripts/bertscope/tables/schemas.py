@@ -14,7 +14,18 @@ table. Schemas (one row per ...):
     per encoder layer: the explained token's conductance summed over dimensions, the Shannon entropy (bits) of its
     100-bin attribution density normalised to a mass function, and the layer's conductance convergence delta.
 ``predictions``: example, predicted_start, predicted_end, predicted_answer, start_prob, end_prob, true_start,
-    true_end, delta_start, delta_end — per example; deltas are the embedding LIG convergence deltas.
+    true_end, delta_start, delta_end, then the scored prediction: has_answer, answer, span_start, span_end,
+    span_answer, span_char_begin, span_char_end, null_score_diff, exact, f1, outcome, window, window_count,
+    context_char_begin, context_char_end — per example. predicted_* is the tutorial's prediction (independent argmaxes,
+    the one explained); deltas are the embedding LIG convergence deltas; true_start = true_end = 0 (``[CLS]``) when
+    the input holds no gold answer. has_answer: the question has a gold answer; answer: its first ("" if none);
+    span_*: the standard decoding (:mod:`bertscope.evaluation.squad`), token indices into the input (0 for the null
+    answer "") and characters of the context (null for the null answer); null_score_diff: the null answer's score
+    minus the best span's (the null answer wins when > 0); exact (0/1), f1 (0..1): the SQuAD v2.0 scores of
+    span_answer against every gold answer; outcome: correct, wrong or abstained; window: the explained window
+    (0-based) of window_count; context_char_begin/end: the characters of the context that window holds, so that
+    input token ``i`` of the context is context character ``context_char_begin`` onwards, as the inputs record's
+    ``token_offsets`` give per token.
 ``convergence_deltas``: example, target, source, layer, delta — every attribution's convergence delta.
 
 Part 2 (``attention: true``; :mod:`bertscope.attribution.part2`):
@@ -75,6 +86,22 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "true_end": "int64",
         "delta_start": "float64",
         "delta_end": "float64",
+        # Scored predictions (issue 19).
+        "has_answer": "bool",
+        "answer": "string",
+        "span_start": "int64",
+        "span_end": "int64",
+        "span_answer": "string",
+        "span_char_begin": "Int64",
+        "span_char_end": "Int64",
+        "null_score_diff": "float64",
+        "exact": "int64",
+        "f1": "float64",
+        "outcome": "string",
+        "window": "int64",
+        "window_count": "int64",
+        "context_char_begin": "int64",
+        "context_char_end": "int64",
     },
     "convergence_deltas": {
         "example": "string",
@@ -120,6 +147,25 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "attribution": "float64",
     },
 }
+# Summaries across the data set by outcome (issue 19): one Parquet file each, written by the outcome_summary step.
+OUTCOME_SCHEMAS: dict[str, dict[str, str]] = {
+    "outcome_shares": {
+        "has_answer": "bool",
+        "outcome": "string",
+        "target": "string",
+        "source": "string",
+        "layer": "Int64",
+        "region": "string",
+        "examples": "int64",
+        "share": "float64",
+        "delta": "float64",
+    },
+}
+"""``results/summaries/outcome_shares.parquet`` (:mod:`bertscope.tables.outcomes`): one row per group (has_answer ×
+outcome: correct, wrong, abstained), target, source, layer (null but for source ``layer``) and region (question,
+context, predicted span, gold span): ``examples`` in the group, ``share``: the group's mean share of an attribution's
+summed |attribution| on the region's tokens, ``delta``: that mean minus the mean over every example."""
+
 ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
 """The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
 PART1_TABLES = tuple(table for table in SCHEMAS if table not in ATTENTION_TABLES)

@@ -55,12 +55,16 @@ def token_categories(tokens: list[str], true_start: int, true_end: int, example:
     """The category (an index into :data:`CATEGORIES`) of each token of one example's input.
 
     ``[CLS]`` is the first token and the final separator the last; the first separator is the first token after
-    ``[CLS]`` that reads like the final one; the answer is ``true_start..true_end`` (inclusive).
+    ``[CLS]`` that reads like the final one; the answer is ``true_start..true_end`` (inclusive). The null answer
+    (``true_start = true_end = 0``: an unanswerable question, or a window without the answer) has no answer tokens:
+    the whole context is "Context before answer".
     """
     count = len(tokens)
     separator = tokens[-1] if tokens else None
     first_sep = next((i for i in range(1, count - 1) if tokens[i] == separator), None)
-    if first_sep is None or not first_sep < true_start <= true_end < count - 1:
+    if first_sep is not None and true_start == true_end == 0:
+        true_start, true_end = count - 1, count - 2  # an empty answer just before the final separator
+    elif first_sep is None or not first_sep < true_start <= true_end < count - 1:
         raise _table_error(
             "token_attributions",
             f"example '{example}': its {count} tokens are not '[CLS] question [SEP] context [SEP]' with the true "

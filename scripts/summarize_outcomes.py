@@ -1,0 +1,28 @@
+"""The predictions scored over the data set (results/scores.json, as the official SQuAD v2.0 script prints them)
+and the attributions compared by outcome: the outcome_shares summary and its figures."""
+
+import json
+
+from bertscope.evaluation.squad import scores_of_predictions
+from bertscope.figures.outcomes import draw_outcome_figures
+from bertscope.figures.style import figure_footer, write_text
+from bertscope.figures.summary import read_dataset
+from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.step import run_step
+from bertscope.tables.io import write_table
+from bertscope.tables.outcomes import SPAN_COLUMNS, outcome_shares, region_shares_of_dataset
+
+
+def main(smk):
+    datasets = dict(zip(smk.params.tables, smk.params.datasets, strict=True))
+    predictions = read_dataset(datasets["predictions"], "predictions", [*SPAN_COLUMNS, "exact", "f1"])
+    write_text(smk.output.scores, json.dumps(scores_of_predictions(predictions), indent=2) + "\n")
+    table = outcome_shares(region_shares_of_dataset(datasets["token_attributions"], predictions), predictions)
+    metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure})
+    write_table(table, "outcome_shares", smk.output.outcome_shares, metadata)
+    footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"examples: {len(predictions)}")
+    draw_outcome_figures(table, smk.output, footer)
+
+
+if __name__ == "__main__":
+    run_step(main, globals())
