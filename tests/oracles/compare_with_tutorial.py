@@ -1,8 +1,8 @@
 """Check a finished run's tables against the tutorial's procedure run by hand on the same model.
 
-    .venv/bin/python bench/compare_with_tutorial.py [--results results] [--example tutorial]
+    .venv/bin/python tests/oracles/compare_with_tutorial.py [--results results] [--example tutorial]
 
-Reruns bench/tutorial_procedure.py on the run's model (results/model) with the run's n_steps and the example's
+Reruns tests/oracles/tutorial_procedure.py on the run's model (results/model) with the run's n_steps and the example's
 question, context and answer, and prints, per quantity, the largest relative difference from the run's Parquet
 tables (|a - b| / |b|, with near-zero elements measured against 1% of the quantity's largest, and convergence
 deltas against an absolute 1e-5); it exits 1 if any exceeds --rtol (default 1e-4).
