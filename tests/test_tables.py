@@ -111,3 +111,19 @@ def test_embedding_and_subembedding_rows_are_labelled_by_source(rows):
     assert (predictions["delta_start"], predictions["delta_end"]) == (0.5, -0.5)
     deltas = rows["convergence_deltas"].set_index(["source", "target"])["delta"]
     assert deltas[("subembeddings", "start")] == 0.25 and deltas[("embeddings", "end")] == -0.5
+
+
+def test_the_tutorial_comparison_matches_rows_by_their_labels(rows):
+    from compare_with_tutorial import aligned
+
+    layer_rows = rows["token_attributions"].query("source == 'layer' and target == 'start'")
+    labels = [(layer, index, token) for layer in (3, 2, 1) for index, token in enumerate(TOKENS)]
+    columns = ("layer", "token_index", "token")
+    got = aligned(layer_rows, labels, "layers start", columns)
+    assert [tuple(row) for row in got[list(columns)].itertuples(index=False)] == labels
+    shifted = layer_rows.assign(layer=layer_rows["layer"] + 1)
+    with pytest.raises(ValueError, match=r"layers start: the rows' \(layer, token_index, token\) differ"):
+        aligned(shifted, labels, "layers start", columns)
+    renamed = layer_rows.assign(token=layer_rows["token"].replace("us", "them"))
+    with pytest.raises(ValueError, match="missing"):
+        aligned(renamed, labels, "layers start", columns)
