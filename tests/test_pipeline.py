@@ -414,6 +414,11 @@ def test_changing_a_table_schema_reruns_no_attribution_job(catalog_project, tmp_
     assert {"tables", "attention_tables", "table_datasets", "summary_figures"} <= set(planned), planned
     attribution = {"model", "inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "path_attribution"}
     assert not (attribution | {"attention"}) & set(planned), planned
+    # The control: the same edit in what an attribution file keeps does rerun the attribution jobs.
+    stored = project / "scripts" / "bertscope" / "attribution" / "stored.py"
+    stored.write_text(stored.read_text() + "\n# A comment: the stored module's code digest changes.\n")
+    planned = dry_run_jobs(project / ".test", snakefile=project / "Snakefile")
+    assert {"embedding_lig", "subembedding_lig", "layer_conductance", "attention"} <= set(planned), planned
 
 
 @pytest.fixture(scope="module")
