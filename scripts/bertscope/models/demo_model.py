@@ -104,6 +104,7 @@ class _QAExample:
 
     @property
     def answer_end(self) -> int:
+        """The character offset just past the answer in the context."""
         return self.answer_start + len(self.answer)
 
 
@@ -265,10 +266,17 @@ def _predict_spans(model: BertForQuestionAnswering, data: dict[str, torch.Tensor
 def build_demo_model(output_dir, seed: int = 0, threads: int | None = None) -> dict:
     """Generate QA data, train, and save a Hugging Face model directory.
 
-    `output_dir` receives config.json, model.safetensors, vocab.txt and the tokenizer files,
-    loadable offline with `AutoModelForQuestionAnswering` / `AutoTokenizer`. The build is
-    deterministic for a given `seed` and `threads` (torch's intra-op thread count, left as is
-    when None). Returns JSON-able statistics about the training run and the tutorial prediction.
+    The build is deterministic for a given ``seed`` and ``threads`` on one machine.
+
+    Args:
+        output_dir: receives config.json, model.safetensors, vocab.txt and the tokenizer files, loadable offline with
+            ``AutoModelForQuestionAnswering`` / ``AutoTokenizer``.
+        seed: seeds the generated data and the initialisation.
+        threads: torch's intra-op thread count for the build (left as it is when None; restored afterwards).
+
+    Returns:
+        JSON-able statistics of the build: seed, sizes, steps, times, final loss, held-out exact match and the
+        tutorial example's predicted span.
     """
     started = time.perf_counter()
     previous_threads = torch.get_num_threads()
