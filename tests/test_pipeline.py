@@ -70,10 +70,29 @@ EXAMPLE_FIGURES = [
 ]
 
 
+# Rows of each table for the two examples (26 and 20 tokens) on the tiny model: 3 layers, 2 heads, hidden 16.
+TOKENS, LAYERS, HEADS, HIDDEN = 26 + 20, 3, 2, 16
+SQUARES = 26**2 + 20**2
+TABLE_ROWS = {
+    "predictions": 2,
+    "token_attributions": (4 + LAYERS) * 2 * TOKENS,  # embeddings, three sub-embeddings, each layer; two targets
+    "token_distributions": 2 * LAYERS * 2 * HIDDEN,
+    "layer_summary": 2 * LAYERS * 2,
+    "convergence_deltas": 2 * (2 + 2 + LAYERS * 2),
+    "attention_heads": 2 * LAYERS * HEADS,
+    "value_norms": LAYERS * HEADS * TOKENS,
+    "word_input_conductance": LAYERS * 2 * TOKENS,
+    # four matrices over the heads per layer, four per head of the chosen layer
+    "attention_matrices": (4 * LAYERS + 4 * HEADS) * SQUARES,
+}
+
+
 def test_every_table_and_figure_is_produced(run_dir):
+    assert set(TABLE_ROWS) == set(SCHEMAS)
     for table, schema in SCHEMAS.items():
         frame = read_table(run_dir, table)
         assert list(frame.columns) == list(schema), table
+        assert len(frame) == TABLE_ROWS[table], table
         assert set(frame["example"]) == {"tutorial", "repeated"}, table
         assert [path.name for path in (run_dir / "results" / "tables" / table).iterdir()] == [f"{BATCH}.parquet"]
     for example in ("tutorial", "repeated"):
