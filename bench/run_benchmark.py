@@ -41,7 +41,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
-sys.path.insert(0, str(BENCH))
+ORACLES = REPO / "tests" / "oracles"
+sys.path.insert(0, str(ORACLES))
 from tutorial_procedure import CONTEXT, GROUND_TRUTH, QUESTION  # noqa: E402
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -176,7 +177,7 @@ def pipeline_run(name: str, model: Path, examples: dict, **config) -> tuple[Path
 
 def tutorial_run(model: Path, examples: list[dict] | None, threads: int) -> float:
     """Wall time of the tutorial script as a fresh process (imports and model loading included)."""
-    command = [sys.executable, str(BENCH / "tutorial_procedure.py"), str(model), "--threads", str(threads)]
+    command = [sys.executable, str(ORACLES / "tutorial_procedure.py"), str(model), "--threads", str(threads)]
     if examples:
         examples_path = WORK / "tutorial_examples.json"
         examples_path.write_text(json.dumps(examples))

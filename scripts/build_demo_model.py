@@ -16,57 +16,15 @@ then be regenerated (`make run`) from the new files.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
-import shutil
 import sys
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bertscope.models.demo_files import DEMO_DIR, MANIFEST, TRAINING_STATS, read_manifest, shown, write_manifest
+from bertscope.models.demo_files import DEMO_DIR, MANIFEST, shown
 
 log = logging.getLogger("bertscope")
-
-
-def processor() -> str:
-    """The processor's model name (the weights depend on it), from /proc/cpuinfo where there is one."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or "unknown processor"
-
-
-def rebuild(output: Path, seed: int, threads: int) -> dict:
-    """Train into a staging directory beside ``output``, then replace the files of the previous build there."""
-    from bertscope.models.demo_model import build_demo_model
-
-    output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".demo-build-", dir=output.parent) as staging_name:
-        staging = Path(staging_name)
-        stats = build_demo_model(staging, seed=seed, threads=threads)
-        stats["built_with"] = {
-            "python": platform.python_version(),
-            **{package: version(package) for package in ("torch", "transformers", "tokenizers", "safetensors")},
-            "machine": f"{platform.system()} {platform.machine()} ({processor()})",
-        }
-        (staging / TRAINING_STATS).write_text(json.dumps(stats, indent=2) + "\n")
-        digests = write_manifest(staging)
-        previous = read_manifest(output) if (output / MANIFEST).is_file() else {}
-        for name in set(previous) - set(digests):
-            (output / name).unlink(missing_ok=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        for name in [*digests, MANIFEST]:  # the manifest last: it names a complete build
-            os.chmod(staging / name, 0o666 & ~umask)  # safetensors writes a private (0600) file
-            shutil.move(staging / name, output / name)
-    return stats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     log.info("building the demo model (seed %d, %d threads) into %s", args.seed, args.threads, shown(args.output))
-    stats = rebuild(args.output, args.seed, args.threads)
+    from bertscope.models.demo_model import rebuild_demo_files  # torch: imported only once the arguments are good
+
+    stats = rebuild_demo_files(args.output, args.seed, args.threads)
     correct = round(stats["heldout_exact_match"] * stats["heldout_examples"])
     print(
         f"demo model written to {shown(args.output)} in {stats['build_seconds']:.0f} s: held-out exact match "

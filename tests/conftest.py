@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests" / "oracles"))
 
 TUTORIAL_EXAMPLE = {
     "question": "What is important to us?",
@@ -63,8 +63,38 @@ _VOCAB_WORDS = [
 ]
 
 
+BIAS_STD = 0.1
+"""Spread of the seeded noise given to every bias and LayerNorm parameter of the tests' models."""
+
+
+def perturb_biases(model, seed: int, std: float = BIAS_STD) -> None:
+    """Give every bias and every LayerNorm weight seeded normal noise, in place.
+
+    A fresh BERT has every bias at 0 and every LayerNorm at weight 1, bias 0, so code that drops a bias (the value
+    projection's in Part 2's norms, say) would compute the same numbers as the tutorial: with this noise it does not.
+
+    Args:
+        model: a torch module (every parameter whose name ends in ``bias``, and every LayerNorm weight, is changed).
+        seed: seeds the noise, independently of the global torch generator.
+        std: the noise's standard deviation (LayerNorm weights get 1 + noise).
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            noise = torch.randn(parameter.shape, generator=generator) * std
+            if name.endswith("bias"):
+                parameter.copy_(noise)
+            elif "LayerNorm" in name and name.endswith("weight"):
+                parameter.copy_(1 + noise)
+
+
 def build_tiny_model(directory: Path, layers: int = 3, seed: int = 0) -> Path:
-    """A randomly initialised BertForQuestionAnswering (hidden 16) with a cased vocabulary, saved like a hub model."""
+    """A randomly initialised BertForQuestionAnswering (hidden 16) with a cased vocabulary, saved like a hub model.
+
+    Every bias and LayerNorm parameter is non-trivial (``perturb_biases``), so that a dropped bias changes numbers.
+    """
     import torch
     from transformers import BertConfig, BertForQuestionAnswering, BertTokenizer
 
@@ -82,6 +112,7 @@ def build_tiny_model(directory: Path, layers: int = 3, seed: int = 0) -> Path:
         max_position_embeddings=64,
     )
     model = BertForQuestionAnswering(config).eval()
+    perturb_biases(model, seed)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -39,6 +39,16 @@ def model(tiny_model_dir):
     return load_model(tiny_model_dir, torch.device("cpu"))
 
 
+def test_the_tiny_model_has_no_zero_bias_and_no_trivial_layernorm(model):
+    """A dropped bias must change the numbers the tests compare (conftest.perturb_biases)."""
+    parameters = dict(model.named_parameters())
+    biases = [name for name in parameters if name.endswith("bias")]
+    assert len(biases) >= 8 * model.config.num_hidden_layers
+    assert all(parameters[name].abs().min() > 0 for name in biases)
+    layer_norms = [name for name in parameters if "LayerNorm.weight" in name]
+    assert layer_norms and all((parameters[name] != 1).all() for name in layer_norms)
+
+
 @pytest.fixture(scope="module")
 def corrected_tensors(tiny_model_dir):
     """The tutorial example with BERT's token types (the first [SEP] in segment 0)."""

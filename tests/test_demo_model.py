@@ -283,6 +283,7 @@ def test_rebuilds_are_bit_identical_for_the_same_seed_on_one_machine(tmp_path, m
     assert set(load_file(tmp_path / "first" / "model.safetensors")) == set(load_file(DEMO_DIR / "model.safetensors"))
 
 
+@pytest.mark.slow  # a 3-step build: about 30 s on 2 loaded cores
 def test_make_demo_model_rewrites_the_files_and_the_manifest(tmp_path, monkeypatch, capsys):
     """scripts/build_demo_model.py (3 training steps) into a directory holding an older build and a README."""
     import build_demo_model

@@ -63,6 +63,28 @@ def test_each_rule_digests_the_code_of_its_own_script():
     assert checked >= 15  # every rule with a script
 
 
+def rule_bodies() -> dict[str, str]:
+    """Every rule and checkpoint of workflow/rules/*.smk: name → the text of its body."""
+    bodies = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        pattern = r"^\s*(?:rule|checkpoint) (\w+):\n(.*?)(?=^\s*(?:rule|checkpoint) |\Z)"
+        bodies.update(re.findall(pattern, path.read_text(), re.S | re.M))
+    return bodies
+
+
+def test_every_rule_that_runs_something_has_a_log_and_a_benchmark():
+    bodies = rule_bodies()
+    running = {name: body for name, body in bodies.items() if re.search(r"^\s*(script|shell|run):", body, re.M)}
+    assert len(running) >= 15 and set(running) == set(bodies)  # every rule but the Snakefile's `all`
+    lacking = {
+        name: [field for field in ("log", "benchmark") if not re.search(rf"^\s*{field}:", body, re.M)]
+        for name, body in running.items()
+    }
+    assert not {name: fields for name, fields in lacking.items() if fields}
+    benchmarks = [re.search(r'benchmark:\s*"([^"]+)"', body).group(1) for body in running.values()]
+    assert len(set(benchmarks)) == len(benchmarks), "two rules share a benchmark file"
+
+
 def test_attribution_steps_run_no_table_or_figure_code():
     """A table's schema or writer can change without rerunning any attribution job."""
     from bertscope.pipeline.code import reachable_modules
@@ -77,3 +99,11 @@ def test_attribution_steps_run_no_table_or_figure_code():
         modules = reachable_modules(REPO / "scripts" / f"{script}.py")
         assert "bertscope.attribution.stored" in modules
         assert not [m for m in modules if m.startswith(("bertscope.tables", "bertscope.figures"))], script
+
+
+def test_every_script_is_glue():
+    """Step scripts (and scripts/build_demo_model.py) stay short: their logic lives in the package, where tests
+    import it."""
+    lengths = {path.name: len(path.read_text().splitlines()) for path in sorted((REPO / "scripts").glob("*.py"))}
+    assert len(lengths) >= 16
+    assert not {name: length for name, length in lengths.items() if length > 60}

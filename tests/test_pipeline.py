@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,10 +70,29 @@ EXAMPLE_FIGURES = [
 ]
 
 
+# Rows of each table for the two examples (26 and 20 tokens) on the tiny model: 3 layers, 2 heads, hidden 16.
+TOKENS, LAYERS, HEADS, HIDDEN = 26 + 20, 3, 2, 16
+SQUARES = 26**2 + 20**2
+TABLE_ROWS = {
+    "predictions": 2,
+    "token_attributions": (4 + LAYERS) * 2 * TOKENS,  # embeddings, three sub-embeddings, each layer; two targets
+    "token_distributions": 2 * LAYERS * 2 * HIDDEN,
+    "layer_summary": 2 * LAYERS * 2,
+    "convergence_deltas": 2 * (2 + 2 + LAYERS * 2),
+    "attention_heads": 2 * LAYERS * HEADS,
+    "value_norms": LAYERS * HEADS * TOKENS,
+    "word_input_conductance": LAYERS * 2 * TOKENS,
+    # four matrices over the heads per layer, four per head of the chosen layer
+    "attention_matrices": (4 * LAYERS + 4 * HEADS) * SQUARES,
+}
+
+
 def test_every_table_and_figure_is_produced(run_dir):
+    assert set(TABLE_ROWS) == set(SCHEMAS)
     for table, schema in SCHEMAS.items():
         frame = read_table(run_dir, table)
         assert list(frame.columns) == list(schema), table
+        assert len(frame) == TABLE_ROWS[table], table
         assert set(frame["example"]) == {"tutorial", "repeated"}, table
         assert [path.name for path in (run_dir / "results" / "tables" / table).iterdir()] == [f"{BATCH}.parquet"]
     for example in ("tutorial", "repeated"):
@@ -139,10 +159,13 @@ def test_tables_equal_the_tutorial_procedure(run_dir, tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def report(run_dir):
-    completed = snakemake(run_dir, "--report", "results/report.html")
+def report(run_dir, tmp_path_factory):
+    """The HTML report of a copy of the main run (the report adds files: run_dir stays as its run left it)."""
+    workdir = tmp_path_factory.mktemp("report")
+    shutil.copytree(run_dir, workdir, symlinks=True, dirs_exist_ok=True)
+    completed = snakemake(workdir, "--report", "results/report.html")
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return run_dir / "results" / "report.html"
+    return workdir / "results" / "report.html"
 
 
 def test_report_embeds_every_figure_and_table_preview(report):
@@ -183,10 +206,12 @@ def test_lint_is_clean(run_dir):
     assert "Lints for" not in completed.stdout + completed.stderr
 
 
-def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
-    model_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "model").iterdir()}
-    inputs_files = {path: path.stat().st_mtime_ns for path in (run_dir / "results" / "inputs").rglob("*")}
-    planned = dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}")
+def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tmp_path):
+    workdir = tmp_path / "n_steps"
+    shutil.copytree(run_dir, workdir, symlinks=True)
+    model_files = {path: path.stat().st_mtime_ns for path in (workdir / "results" / "model").iterdir()}
+    inputs_files = {path: path.stat().st_mtime_ns for path in (workdir / "results" / "inputs").rglob("*")}
+    planned = dry_run_jobs(workdir, "--config", f"n_steps={N_STEPS + 2}")
     assert planned == {
         "all": 1,
         "embedding_lig": 1,
@@ -203,12 +228,12 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "table_previews": 1,
         "provenance": 1,
     }
-    completed = snakemake(run_dir, "--cores", "2", "--config", f"n_steps={N_STEPS + 2}")
+    completed = snakemake(workdir, "--cores", "2", "--config", f"n_steps={N_STEPS + 2}")
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert {path: path.stat().st_mtime_ns for path in model_files} == model_files
     assert {path: path.stat().st_mtime_ns for path in inputs_files} == inputs_files
-    assert table_metadata(run_dir, "predictions")[b"bertscope.n_steps"] == str(N_STEPS + 2).encode()
-    assert dry_run_jobs(run_dir, "--config", f"n_steps={N_STEPS + 2}") == {}
+    assert table_metadata(workdir, "predictions")[b"bertscope.n_steps"] == str(N_STEPS + 2).encode()
+    assert dry_run_jobs(workdir, "--config", f"n_steps={N_STEPS + 2}") == {}
 
 
 def relative_files(directory) -> dict[str, bytes]:
@@ -219,11 +244,9 @@ def relative_files(directory) -> dict[str, bytes]:
 
 def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_dir, tmp_path):
     batched = {table: read_table(run_dir, table) for table in SCHEMAS}
-    # Other tests may have rerun run_dir with other settings: keep the n_steps its tables were made with.
-    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
     workdir = tmp_path / "one_per_job"
     shutil.copytree(run_dir, workdir, symlinks=True)
-    config = ("--config", "examples_per_job=1", f"n_steps={n_steps}")
+    config = ("--config", "examples_per_job=1")
     planned = dry_run_jobs(workdir, *config)
     assert "model" not in planned
     per_batch = ("inputs", "embedding_lig", "subembedding_lig", "tables", "example_figures")
@@ -259,10 +282,9 @@ def test_full_storage_keeps_every_tensor_and_gives_identical_tables(run_dir, tmp
     from bertscope.pipeline.tensor_io import BatchFile
 
     summary_tables = {table: read_table(run_dir, table) for table in SCHEMAS}
-    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
     workdir = tmp_path / "full"
     shutil.copytree(run_dir, workdir, symlinks=True)
-    config = ("--config", "attribution_storage=full", f"n_steps={n_steps}")
+    config = ("--config", "attribution_storage=full")
     planned = dry_run_jobs(workdir, *config)
     assert {"inputs", "model"}.isdisjoint(planned) and planned["layer_conductance"] == 3
     completed = snakemake(workdir, "--cores", "2", *config)
@@ -362,20 +384,61 @@ def test_unknown_figure_example_is_refused_before_any_job(tmp_path, tiny_model_d
     assert not (tmp_path / "results").exists()
 
 
-def test_a_project_copied_elsewhere_whole_has_nothing_to_rerun(tmp_path, tiny_model_dir):
-    """A project (the repository, its config and results) copied to another place is complete there."""
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    original = tmp_path / "original"
-    for name in tracked.splitlines():
-        if name.startswith(("scripts/", "workflow/", "Snakefile", "environment.yml")):
-            (original / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, original / name)
-    write_config(original, model=str(tiny_model_dir), examples={"tutorial": TUTORIAL_EXAMPLE}, n_steps=4)
-    completed = snakemake(original, "--cores", "2", snakefile=original / "Snakefile")
+@pytest.fixture(scope="module")
+def catalog_project(tmp_path_factory) -> Path:
+    """The repository's workflow, scripts and demo model copied elsewhere, run on the catalog's `.test/config.yaml`
+    (`snakemake --directory .test`, as CI runs it). Read only: a test that changes it works on its own copy."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    project = tmp_path_factory.mktemp("catalog") / "project"
+    for name in listed.splitlines():
+        if name.startswith(("scripts/", "workflow/", "models/demo/", ".test/", "Snakefile", "environment.yml")):
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, project / name)
+    completed = snakemake(project / ".test", "--cores", "2", snakefile=project / "Snakefile")
     assert completed.returncode == 0, completed.stderr[-5000:]
+    return project
+
+
+def test_the_catalog_test_config_runs_the_demo_model(catalog_project):
+    workdir = catalog_project / ".test"
+    source = json.loads((workdir / "results" / "model" / "source.json").read_text())
+    assert source["source"] == "demo"
+    predictions = read_table(workdir, "predictions")
+    assert predictions["example"].tolist() == ["tutorial"]
+    assert table_metadata(workdir, "predictions")[b"bertscope.n_steps"] == b"4"
+    assert sorted(read_table(workdir, "layer_summary")["layer"].unique()) == list(range(1, 13))
+    attributions = sorted(path.name for path in (workdir / "results" / "attributions" / "tutorial").iterdir())
+    assert "conductance_layers_all.safetensors" in attributions
+
+
+def test_a_project_copied_elsewhere_whole_has_nothing_to_rerun(catalog_project, tmp_path):
+    """A project (the repository, its config and results) copied to another place is complete there."""
     moved = tmp_path / "elsewhere" / "deeper" / "moved"
-    shutil.copytree(original, moved, symlinks=True)
-    assert dry_run_jobs(moved, snakefile=moved / "Snakefile") == {}
+    shutil.copytree(catalog_project, moved, symlinks=True)
+    assert dry_run_jobs(moved / ".test", snakefile=moved / "Snakefile") == {}
+
+
+def test_changing_a_table_schema_reruns_no_attribution_job(catalog_project, tmp_path):
+    """A table's schema or docstring can change without rerunning any model or attribution job (code digests)."""
+    project = tmp_path / "project"
+    shutil.copytree(catalog_project, project, symlinks=True)
+    schemas = project / "scripts" / "bertscope" / "tables" / "schemas.py"
+    schemas.write_text(schemas.read_text() + "\n# A comment: the schemas module's code digest changes.\n")
+    planned = dry_run_jobs(project / ".test", snakefile=project / "Snakefile")
+    assert {"tables", "attention_tables", "table_datasets", "summary_figures"} <= set(planned), planned
+    attribution = {"model", "inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "path_attribution"}
+    assert not (attribution | {"attention"}) & set(planned), planned
+    # The control: the same edit in what an attribution file keeps does rerun the attribution jobs.
+    stored = project / "scripts" / "bertscope" / "attribution" / "stored.py"
+    stored.write_text(stored.read_text() + "\n# A comment: the stored module's code digest changes.\n")
+    planned = dry_run_jobs(project / ".test", snakefile=project / "Snakefile")
+    assert {"embedding_lig", "subembedding_lig", "layer_conductance", "attention"} <= set(planned), planned
 
 
 @pytest.fixture(scope="module")
@@ -383,16 +446,14 @@ def corrected_dir(run_dir, tmp_path_factory):
     """A copy of the main run rerun with ``procedure: corrected`` (one conductance job per layer)."""
     workdir = tmp_path_factory.mktemp("corrected")
     shutil.copytree(run_dir, workdir, symlinks=True, dirs_exist_ok=True)
-    planned = dry_run_jobs(workdir, *corrected_config(run_dir))
+    planned = dry_run_jobs(workdir, *CORRECTED)
     assert "model" not in planned and planned["inputs"] == 1 and planned["layer_conductance"] == 3
-    completed = snakemake(workdir, "--cores", "2", *corrected_config(run_dir))
+    completed = snakemake(workdir, "--cores", "2", *CORRECTED)
     assert completed.returncode == 0, completed.stderr[-5000:]
     return workdir
 
 
-def corrected_config(run_dir) -> tuple[str, ...]:
-    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
-    return ("--config", "procedure=corrected", f"n_steps={n_steps}")
+CORRECTED = ("--config", "procedure=corrected")
 
 
 def test_the_corrected_procedure_reruns_from_the_inputs_and_is_recorded(run_dir, corrected_dir):
@@ -409,7 +470,7 @@ def test_the_corrected_procedure_reruns_from_the_inputs_and_is_recorded(run_dir,
 def test_corrected_with_every_layer_in_one_job_shares_one_pass_and_gives_the_same_tables(corrected_dir, tmp_path):
     workdir = tmp_path / "one_pass"
     shutil.copytree(corrected_dir, workdir, symlinks=True)
-    config = (*corrected_config(corrected_dir), "layers_per_job=all")
+    config = (*CORRECTED, "layers_per_job=all")
     planned = dry_run_jobs(workdir, *config)
     assert planned["path_attribution"] == 1
     assert not {"embedding_lig", "layer_conductance", "subembedding_lig", "inputs"} & set(planned)
@@ -432,8 +493,8 @@ def test_every_layer_in_one_job_plans_one_conductance_job_per_batch_in_either_pr
 def test_part2_tables_equal_the_notebooks_procedure(run_dir, tiny_model_dir):
     from tutorial_part2_procedure import run_part2
 
-    n_steps = int(table_metadata(run_dir, "attention_matrices")[b"bertscope.n_steps"])
-    port = run_part2(tiny_model_dir, TUTORIAL_EXAMPLE["question"], TUTORIAL_EXAMPLE["context"], n_steps=n_steps)
+    assert table_metadata(run_dir, "attention_matrices")[b"bertscope.n_steps"] == str(N_STEPS).encode()
+    port = run_part2(tiny_model_dir, TUTORIAL_EXAMPLE["question"], TUTORIAL_EXAMPLE["context"], n_steps=N_STEPS)
     length, last = len(port["tokens"]), port["layer"] + 1
     matrices = read_table(run_dir, "attention_matrices").query("example == 'tutorial'")
     assert set(matrices.loc[matrices["head"].notna(), "layer"]) == {last}, "per-head rows for the last layer only"
@@ -471,16 +532,14 @@ def test_part2_tables_equal_the_notebooks_procedure(run_dir, tiny_model_dir):
 
 
 def test_attention_can_be_switched_off_and_its_layer_moved_rerunning_only_part2(run_dir):
-    # Other tests may have rerun run_dir with other settings: keep the n_steps its tables were made with.
-    n_steps = "n_steps=" + table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
     refused = snakemake(run_dir, "-n", "--config", "attention=false")
     assert refused.returncode != 0 and "True or False after --config" in refused.stdout + refused.stderr
-    off = dry_run_jobs(run_dir, "--config", "attention=False", n_steps)
+    off = dry_run_jobs(run_dir, "--config", "attention=False")
     assert not {"attention", "attention_tables", "attention_summary"} & set(off)
     assert not {"embedding_lig", "layer_conductance", "tables"} & set(off)
-    moved = dry_run_jobs(run_dir, "--config", "attention_layer=1", n_steps)
+    moved = dry_run_jobs(run_dir, "--config", "attention_layer=1")
     assert moved["attention"] == 1, "every layer in one job by default"
-    per_layer = dry_run_jobs(run_dir, "--config", "attention_layers_per_job=1", n_steps)
+    per_layer = dry_run_jobs(run_dir, "--config", "attention_layers_per_job=1")
     assert per_layer["attention"] == 3
     assert not {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "tables"} & set(moved)
     completed = snakemake(run_dir, "-n", "--config", "attention_layer=4")

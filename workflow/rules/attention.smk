@@ -66,6 +66,8 @@ rule attention_summary:
         ),
     log:
         "results/logs/attention_summary.log",
+    benchmark:
+        "results/benchmarks/attention_summary.tsv"
     conda:
         "../../environment.yml"
     params:

@@ -17,6 +17,8 @@ rule example_figures:
         ),
     log:
         "results/logs/example_figures/{batch}.log",
+    benchmark:
+        "results/benchmarks/example_figures/{batch}.tsv"
     conda:
         "../../environment.yml"
     params:

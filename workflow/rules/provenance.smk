@@ -8,6 +8,8 @@ rule provenance:
         provenance=PROVENANCE,
     log:
         "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
     conda:
         "../../environment.yml"
     params:

@@ -30,6 +30,8 @@ rule table_datasets:
         manifest=TABLES_MANIFEST,
     log:
         "results/logs/table_datasets.log",
+    benchmark:
+        "results/benchmarks/table_datasets.tsv"
     conda:
         "../../environment.yml"
     params:
@@ -54,6 +56,8 @@ rule table_previews:
         ],
     log:
         "results/logs/table_previews.log",
+    benchmark:
+        "results/benchmarks/table_previews.tsv"
     conda:
         "../../environment.yml"
     params:

@@ -32,6 +32,15 @@ def first_target_rows(tensor: torch.Tensor) -> torch.Tensor:
 
     The rows of one path point are copies of the same input; anything else means the inputs were not repeated
     once per target, and sharing the forward pass would be wrong.
+
+    Args:
+        tensor: (points × targets, ...) rows, target-interleaved.
+
+    Returns:
+        (points, ...): the first target's row of each point.
+
+    Raises:
+        ValueError: the rows of a point differ.
     """
     rows = tensor.reshape(-1, len(TARGETS), *tensor.shape[1:])
     if not all(torch.equal(rows[:, 0], rows[:, column]) for column in TARGET_COLUMNS[1:]):
@@ -40,23 +49,45 @@ def first_target_rows(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def first_target_arguments(arguments) -> tuple:
-    """:func:`first_target_rows` of every tensor among a forward function's extra arguments; others unchanged."""
+    """:func:`first_target_rows` of every tensor among a forward function's extra arguments; others unchanged.
+
+    Args:
+        arguments: the forward function's additional arguments, tensors (points × targets, ...) or not.
+
+    Returns:
+        The arguments, each tensor reduced to (points, ...).
+    """
     return tuple(first_target_rows(argument) if torch.is_tensor(argument) else argument for argument in arguments)
 
 
 def check_target_columns(target) -> None:
-    """Shared passes compute every target for every path point: ``target`` must be captum's expansion of
-    :data:`TARGET_COLUMNS` (0, 1, 0, 1, …)."""
+    """Check that ``target`` is captum's expansion of :data:`TARGET_COLUMNS` (0, 1, 0, 1, …).
+
+    Shared passes compute every target for every path point, so no other target is possible.
+
+    Args:
+        target: the ``target`` captum passes on.
+
+    Raises:
+        ValueError: it is anything else.
+    """
     columns = list(target) if isinstance(target, (list, tuple)) else None
     if not columns or columns != TARGET_COLUMNS * (len(columns) // len(TARGET_COLUMNS)):
         raise ValueError(f"shared-pass attribution needs target={TARGET_COLUMNS} (one row per target), not {target}")
 
 
 def gradients_per_target(output: torch.Tensor, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """Gradients of each target column of ``output`` (points, targets) w.r.t. ``tensors``, one backward pass each.
+    """Gradients of each target column of ``output`` w.r.t. ``tensors``, one backward pass each.
 
     The forward graph is kept between the passes. Rows come back target-interleaved, as captum lays them out:
     the gradients of point 0 for start and end, then point 1's, and so on.
+
+    Args:
+        output: (points, targets) forward output.
+        tensors: the tensors to differentiate, each (points, ...).
+
+    Returns:
+        One (points × targets, ...) gradient per tensor.
     """
     per_column = [
         torch.autograd.grad(output[:, column].sum(), tensors, retain_graph=column < len(TARGET_COLUMNS) - 1)
@@ -134,6 +165,20 @@ class MultiLayerConductance(LayerConductance):
         self._last_alpha = None
 
     def attribute(self, inputs, baselines=None, *args, n_steps=50, method="gausslegendre", **kwargs):
+        """captum's :meth:`LayerConductance.attribute` for every layer at once (its chunking over path points included).
+
+        Args:
+            inputs: the input tensor(s), (rows, ...), rows repeated once per target.
+            baselines: the baseline(s), shaped like ``inputs``.
+            *args: captum's further positional arguments (``target``, ``additional_forward_args``).
+            n_steps: path points.
+            method: the integral's approximation (captum's ``gausslegendre`` by default).
+            **kwargs: captum's other keywords (``internal_batch_size``: rows per chunk of path points).
+
+        Returns:
+            A tuple: one conductance tensor per layer, each shaped like that layer's (chosen) output (rows, ...),
+            then, with ``integrate_inputs``, one Integrated Gradients tensor per input, shaped like it.
+        """
         _, alphas_func = approximation_parameters(method)
         self._last_alpha = alphas_func(n_steps + 1)[-1]
         return super().attribute(inputs, baselines, *args, n_steps=n_steps, method=method, **kwargs)

@@ -60,7 +60,17 @@ def _scale(values: np.ndarray) -> tuple[Normalize, str, list[float]]:
 
 
 def draw_grid(panels: dict[str, np.ndarray], row_labels, column_labels, title: str, colour: str, footer: str, paths):
-    """One heatmap per panel (name → matrix) on a shared colour scale, four panels a row, labels on the outside."""
+    """One heatmap per panel on a shared colour scale, four panels a row, labels on the outside.
+
+    Args:
+        panels: ``{panel title: (rows, columns) matrix}``.
+        row_labels: the rows' labels (tokens attending from).
+        column_labels: the columns' labels (tokens attended to).
+        title: the figure's title.
+        colour: the colour map (sequential for magnitudes, diverging for signed values).
+        footer: the footer line.
+        paths: the output paths, one per format.
+    """
     import matplotlib.pyplot as plt
 
     columns = min(4, len(panels))
@@ -92,8 +102,15 @@ def _matrix(rows: pd.DataFrame, length: int) -> np.ndarray:
 def draw_attention_example(
     frames: dict[str, pd.DataFrame], example: str, folder: Path, formats: list[str], footer: str
 ) -> None:
-    """Every Part 2 figure of one example into ``folder`` (``{stem}.{format}``); ``frames`` holds the example's
-    rows of each table in :data:`~bertscope.tables.schemas.ATTENTION_TABLES`."""
+    """Every Part 2 figure of one example into ``folder`` (``{stem}.{format}``).
+
+    Args:
+        frames: the example's rows of each table in :data:`~bertscope.tables.schemas.ATTENTION_TABLES`.
+        example: the example's id.
+        folder: the example's figure folder.
+        formats: the figure formats.
+        footer: the footer line.
+    """
     missing = [table for table in ATTENTION_TABLES if table not in frames]
     if missing:
         raise ValueError(f"draw_attention_example needs rows of {', '.join(missing)}")
@@ -133,9 +150,15 @@ HEAD_SUMMARY_COLUMNS = ["layer", "head", *(f"conductance_norm_{target}" for targ
 
 
 def mean_conductance_by_head(parts) -> tuple[pd.DataFrame, int]:
-    """Mean over examples of each head's attention-conductance norm, per target: (layer, head) rows, read one table
-    part at a time (``parts``: paths of ``attention_heads`` parts); and how many examples that is (each example has
-    one row per layer and head)."""
+    """Mean over examples of each head's attention-conductance norm, per target, read one table part at a time.
+
+    Args:
+        parts: paths of the ``attention_heads`` parts.
+
+    Returns:
+        ``(means, examples)``: a frame indexed by (layer, head) with one conductance-norm column per target, and how
+        many examples that is (each example has one row per layer and head).
+    """
     totals, count = None, None
     for path in parts:
         frame = pd.read_parquet(path, columns=HEAD_SUMMARY_COLUMNS).groupby(["layer", "head"])
@@ -146,7 +169,14 @@ def mean_conductance_by_head(parts) -> tuple[pd.DataFrame, int]:
 
 
 def draw_head_summary(means: pd.DataFrame, examples: int, footer: str, paths) -> None:
-    """Layer × head heatmaps of :func:`mean_conductance_by_head`, one panel per target."""
+    """Layer × head heatmaps of :func:`mean_conductance_by_head`, one panel per target.
+
+    Args:
+        means: :func:`mean_conductance_by_head`'s rows.
+        examples: how many examples they average.
+        footer: the footer line.
+        paths: the output paths, one per format.
+    """
     panels = {target: means[f"conductance_norm_{target}"].unstack("head").to_numpy() for target in TARGETS}
     layers = [f"layer {layer}" for layer in means.index.get_level_values("layer").unique()]
     heads = [f"head {head}" for head in means.index.get_level_values("head").unique()]

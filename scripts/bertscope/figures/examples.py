@@ -40,7 +40,14 @@ mark { opacity: 1.0; line-height: 1.75; color: black; }
 
 
 def captum_color(attribution: float) -> str:
-    """captum's colour for a token: green for positive, red for negative, white for zero; clipped to [-1, 1]."""
+    """captum's colour for a token: green for positive, red for negative, white for zero; clipped to [-1, 1].
+
+    Args:
+        attribution: the token's summarised attribution.
+
+    Returns:
+        A CSS ``hsl(...)`` colour.
+    """
     attribution = max(-1.0, min(1.0, attribution))
     if attribution > 0:
         return f"hsl(120, 75%, {100 - int(50 * attribution)}%)"
@@ -48,14 +55,31 @@ def captum_color(attribution: float) -> str:
 
 
 def question_text(tokens: list[str]) -> str | None:
-    """The question as the model read it: the tokens between [CLS] and the first [SEP], word pieces joined."""
+    """The question as the model read it: the tokens between [CLS] and the first [SEP], word pieces joined.
+
+    Args:
+        tokens: the example's tokens.
+
+    Returns:
+        The question, or None where the tokens hold no [SEP].
+    """
     if "[SEP]" not in tokens:
         return None
     return " ".join(tokens[1 : tokens.index("[SEP]")]).replace(" ##", "")
 
 
 def token_page(attributions: pd.DataFrame, prediction: pd.Series, target: str, footer: str) -> str:
-    """One target's page: question and answer, legend, captum's table row, convergence delta."""
+    """One target's word-importance page: question and answer, legend, captum's table row, convergence delta.
+
+    Args:
+        attributions: the example's ``token_attributions`` rows of one source and target (L rows).
+        prediction: the example's ``predictions`` row.
+        target: ``start`` or ``end``.
+        footer: :func:`~bertscope.figures.style.figure_footer`'s line.
+
+    Returns:
+        A standalone HTML document.
+    """
     rows = attributions.sort_values("token_index")
     tokens, values = rows["token"].astype(str).tolist(), rows["attribution"].to_numpy(float)
     predicted = int(prediction[f"predicted_{target}"])
@@ -109,7 +133,15 @@ tr:nth-child(even) td { background: #f5f5f5; }
 
 
 def top_cells(rows: pd.DataFrame, k: int = TOP_K) -> list[str]:
-    """The ``k`` highest attributed tokens as "token (index), value", highest first, ties in token order."""
+    """The ``k`` highest attributed tokens as "token (index), value", highest first, ties in token order.
+
+    Args:
+        rows: ``token_attributions`` rows of one source and target.
+        k: how many.
+
+    Returns:
+        ``k`` cells (fewer for a shorter input).
+    """
     top = rows.sort_values("token_index").sort_values("attribution", ascending=False, kind="stable").head(k)
     return [
         f"{token} ({index}), {round(float(value), 2)}"
@@ -118,7 +150,15 @@ def top_cells(rows: pd.DataFrame, k: int = TOP_K) -> list[str]:
 
 
 def top_table(by_source: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
-    """The tutorial's table for one target: one column per sub-embedding, each from that sub-embedding's rows."""
+    """The tutorial's top-5 table for one target: one column per sub-embedding, each from that sub-embedding's rows.
+
+    Args:
+        by_source: the example's ``token_attributions`` rows by source (``word``, ``token_type``, ``position``).
+        target: ``start`` or ``end``.
+
+    Returns:
+        A frame of :data:`TOP_K` rows, one column per entry of :data:`COLUMNS`.
+    """
     columns = {}
     for source, column in COLUMNS.items():
         rows = by_source[source]
@@ -127,6 +167,16 @@ def top_table(by_source: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
 
 
 def table_page(table: pd.DataFrame, target: str, footer: str) -> str:
+    """The top-5 table of one target as a standalone HTML page.
+
+    Args:
+        table: :func:`top_table`'s frame.
+        target: ``start`` or ``end``.
+        footer: the footer line.
+
+    Returns:
+        A standalone HTML document.
+    """
     caption = f"Top 5 attributed embeddings for {target} position"
     head = "".join(f"<th>{html.escape(column)}</th>" for column in table.columns)
     body = "".join(
@@ -142,12 +192,30 @@ def table_page(table: pd.DataFrame, target: str, footer: str) -> str:
 
 
 def figure_title(what: str, target: str, example: str) -> str:
-    """Every example figure's title: what it shows, then the target position and the example."""
+    """Every example figure's title: what it shows, then the target position and the example.
+
+    Args:
+        what: what the figure shows.
+        target: ``start`` or ``end``.
+        example: the example's id.
+
+    Returns:
+        A two-line title.
+    """
     return f"{what}\n{target} position · example {example}"
 
 
 def heatmap(attributions: pd.DataFrame, target: str, example: str):
-    """Layers (1..N, from the data) by tokens, coloured by the summarised conductance on a scale centred at 0."""
+    """Layers (1..N, from the data) by tokens, coloured by the summarised conductance on a scale centred at 0.
+
+    Args:
+        attributions: the example's ``token_attributions`` rows of source ``layer``.
+        target: ``start`` or ``end``.
+        example: the example's id.
+
+    Returns:
+        The matplotlib figure.
+    """
     rows = attributions[attributions["target"] == target]
     grid = rows.pivot(index="layer", columns="token_index", values="attribution").sort_index().sort_index(axis=1)
     tokens = rows.drop_duplicates("token_index").set_index("token_index")["token"].astype(str)
@@ -177,14 +245,33 @@ def heatmap(attributions: pd.DataFrame, target: str, example: str):
 
 
 def explained_rows(distributions: pd.DataFrame, target: str) -> tuple[pd.DataFrame, str, list[int]]:
-    """The explained token's rows for ``target`` in layer and dimension order, its label, and its layers."""
+    """The explained token's ``token_distributions`` rows for one target.
+
+    Args:
+        distributions: the example's ``token_distributions`` rows.
+        target: ``start`` or ``end``.
+
+    Returns:
+        ``(rows, label, layers)``: the rows in layer and dimension order, the token's label
+        (:func:`~bertscope.figures.style.token_label`), and its layers in increasing order.
+    """
     rows = distributions[distributions["target"] == target].sort_values(["layer", "dim"])
     return rows, token_label(*explained_token(rows)), sorted(int(layer) for layer in rows["layer"].unique())
 
 
 def boxplot(distributions: pd.DataFrame, target: str, example: str):
-    """One box per layer (1..N, from the data) of the conductance over the hidden dimensions; a layer of fewer
-    than ``figures.MIN_BOX_POINTS`` dimensions shows its points instead."""
+    """One box per layer (1..N, from the data) of the explained token's conductance over the hidden dimensions.
+
+    A layer of fewer than ``figures.MIN_BOX_POINTS`` dimensions shows its points instead.
+
+    Args:
+        distributions: the example's ``token_distributions`` rows.
+        target: ``start`` or ``end``.
+        example: the example's id.
+
+    Returns:
+        The matplotlib figure.
+    """
     rows, token, layers = explained_rows(distributions, target)
     groups = [rows.loc[rows["layer"] == layer, "attribution"].to_numpy(float) for layer in layers]
     fig, ax = new_figure(max(6.0, 0.55 * len(layers) + 2.5), 4.5)
@@ -217,17 +304,35 @@ RIDGE_HEIGHT = 0.85
 
 
 def mass_function(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The tutorial's mass function of one layer's values and its bin edges in attribution units: 100 equal bins
-    over the values' range. Values that are all equal make one bin at that value (numpy would spread them over
-    the value ± 0.5)."""
+    """The tutorial's mass function of one layer's values and its bin edges in attribution units.
+
+    100 equal bins over the values' range. Values that are all equal make one bin at that value (numpy would spread
+    them over the value ± 0.5).
+
+    Args:
+        values: 1-D array (hidden,).
+
+    Returns:
+        ``(pmf, edges)``: (bins,) summing to 1 and (bins + 1,); (1,) and (2,) for equal values.
+    """
     if values.min() == values.max():
         return np.ones(1), np.full(2, values[0])
     return attribution_pmf(values), np.histogram_bin_edges(values, bins=DENSITY_BINS)
 
 
 def density(distributions: pd.DataFrame, target: str, example: str):
-    """A ridgeline of the explained token's attribution mass function, one ridge per layer (layer 1 on top) on a
-    common attribution axis, each ridge scaled to its own peak, which is written at its right."""
+    """A ridgeline of the explained token's attribution mass function, one ridge per layer (layer 1 on top).
+
+    The ridges share an attribution axis; each is scaled to its own peak, which is written at its right.
+
+    Args:
+        distributions: the example's ``token_distributions`` rows.
+        target: ``start`` or ``end``.
+        example: the example's id.
+
+    Returns:
+        The matplotlib figure.
+    """
     rows, token, layers = explained_rows(distributions, target)
     fig, ax = new_figure(9.0, max(4.0, 0.42 * len(layers) + 2.0))
     ax.axvline(0, color="0.85", linewidth=0.8, linestyle=":", zorder=0)
@@ -269,8 +374,19 @@ def density(distributions: pd.DataFrame, target: str, example: str):
 
 
 def entropy(summary: pd.DataFrame, distributions: pd.DataFrame, target: str, example: str):
-    """Two panels over the layers: the explained token's total attribution, and the entropy of its mass function
-    on an axis from 0 to the largest entropy its values can have, log2 of min(bins, hidden dimensions)."""
+    """Two panels over the layers: the explained token's total attribution, and the entropy of its mass function.
+
+    The entropy's axis runs from 0 to the largest entropy its values can have, log2 of min(bins, hidden dimensions).
+
+    Args:
+        summary: the example's ``layer_summary`` rows.
+        distributions: its ``token_distributions`` rows (the hidden size, the explained token).
+        target: ``start`` or ``end``.
+        example: the example's id.
+
+    Returns:
+        The matplotlib figure.
+    """
     rows = summary[summary["target"] == target].sort_values("layer")
     explained, token, layers = explained_rows(distributions, target)
     dimensions = int(explained.groupby("layer").size().max())
@@ -313,7 +429,14 @@ FIGURES = ("conductance_heatmap", "token_conductance_boxplot", "attribution_dens
 
 
 def draw_example(frames: dict[str, pd.DataFrame], directory, formats: list[str], footer: str) -> None:
-    """Write one example's figures and pages into ``directory`` from its rows of each table (``frames``)."""
+    """Write one example's figures and pages into ``directory``.
+
+    Args:
+        frames: the example's rows of each table the figures read, by table name.
+        directory: the example's folder (created).
+        formats: the figure formats (``figure_formats``: png, svg, pdf).
+        footer: the footer line.
+    """
     directory = Path(directory)
     attributions, distributions = frames["token_attributions"], frames["token_distributions"]
     prediction = frames["predictions"].iloc[0]

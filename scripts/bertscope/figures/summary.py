@@ -65,7 +65,15 @@ td.num { text-align: right; }
 
 
 def mean_layer_heatmap(grids: dict[str, pd.DataFrame], examples: int):
-    """One panel per target: layers by token category, on one colour scale centred at 0, each cell labelled."""
+    """One panel per target: layers by token category, on one colour scale centred at 0, each cell labelled.
+
+    Args:
+        grids: ``{target: layers × categories}`` (:func:`~bertscope.tables.summary.mean_layer_attribution`).
+        examples: how many examples they average.
+
+    Returns:
+        The matplotlib figure.
+    """
     layers = [int(layer) for layer in next(iter(grids.values())).index]
     limit, ticks = symmetric_scale(np.concatenate([grid.to_numpy(float).ravel() for grid in grids.values()]))
     labels = [category.replace(" ", "\n", 1) if category.startswith("Context") else category for category in CATEGORIES]
@@ -110,7 +118,15 @@ def _s(count: int) -> str:
 
 
 def entropy_figure(stats: pd.DataFrame, examples: int):
-    """Median entropy per layer, one line per target, with the interquartile range as a band around it."""
+    """Median entropy per layer, one line per target, with the interquartile range as a band around it.
+
+    Args:
+        stats: :func:`~bertscope.tables.summary.entropy_quantiles`' rows.
+        examples: how many examples they cover.
+
+    Returns:
+        The matplotlib figure.
+    """
     layers = sorted(stats["layer"].unique())
     fig, ax = new_figure(max(6.0, 0.5 * len(layers) + 3.0), 4.5)
     for target in TARGETS:
@@ -138,7 +154,15 @@ def entropy_figure(stats: pd.DataFrame, examples: int):
 
 
 def drawn_points(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Which points the convergence figure draws: all of a source's, or a random :data:`MAX_POINTS_PER_SOURCE`."""
+    """Which points the convergence figure draws: all of a source's, or a random :data:`MAX_POINTS_PER_SOURCE`.
+
+    Args:
+        sources: (rows,) the source of each delta.
+        rng: the generator that picks (seeded by the caller: the figure is the same on every run).
+
+    Returns:
+        (rows,) bool mask of the drawn rows.
+    """
     shown = np.ones(len(sources), dtype=bool)
     for source in np.unique(sources):
         (rows,) = np.nonzero(sources == source)
@@ -149,8 +173,18 @@ def drawn_points(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def delta_figure(magnitudes: pd.DataFrame, examples: int):
-    """Per source: each attribution's |delta| as a point (by target), under a box outline where the source has at
-    least ``figures.MIN_BOX_POINTS``; log scale (symmetric log where a delta is 0), median line."""
+    """Per source: each attribution's |delta| as a point (by target), under a box outline where there are enough.
+
+    A source of at least ``figures.MIN_BOX_POINTS`` deltas gets a box; the axis is a log scale (symmetric log where
+    a delta is 0), with a median line.
+
+    Args:
+        magnitudes: :func:`~bertscope.tables.summary.delta_magnitudes`' rows.
+        examples: how many examples they cover.
+
+    Returns:
+        The matplotlib figure.
+    """
     sources = list(dict.fromkeys(magnitudes["source"].astype(str)))
     values = magnitudes["abs_delta"].to_numpy(float)
     median = float(np.median(values))
@@ -204,8 +238,17 @@ def delta_figure(magnitudes: pd.DataFrame, examples: int):
 
 
 def delta_scale(ax, values: np.ndarray) -> str:
-    """Put the |delta| axis on a log scale, or a symmetric log scale linear below its smallest power of ten where
-    a delta is 0, ticks at powers of ten; returns how to name the scale."""
+    """Put the |delta| axis on a log scale, ticks at powers of ten.
+
+    Where a delta is 0, a symmetric log scale, linear below its smallest power of ten.
+
+    Args:
+        ax: the axes whose y axis holds the deltas.
+        values: the |delta| values drawn.
+
+    Returns:
+        How to name the scale in the caption (``log scale``, ``every delta is 0``, ...).
+    """
     positive = values[values > 0]
     if not len(positive):
         return "every delta is 0"
@@ -236,6 +279,15 @@ def _cell(column: str, value) -> str:
 
 
 def examples_page(table: pd.DataFrame, footer_line: str) -> str:
+    """The summary's examples page: every example's prediction and largest convergence delta.
+
+    Args:
+        table: :func:`~bertscope.tables.summary.examples_table`'s frame.
+        footer_line: the footer line.
+
+    Returns:
+        A standalone HTML document.
+    """
     title = "Examples: predictions and convergence"
     caption = (
         f"{len(table)} example{_s(len(table))}. Start and end are token indices; Max |delta| is the largest "
@@ -254,6 +306,19 @@ def examples_page(table: pd.DataFrame, footer_line: str) -> str:
 
 
 def read_dataset(dataset: str, table: str, columns: list[str]) -> pd.DataFrame:
+    """Some columns of a table's dataset, refused when empty.
+
+    Args:
+        dataset: the dataset directory.
+        table: the table's name (named in the error).
+        columns: the columns to read.
+
+    Returns:
+        The rows of every part.
+
+    Raises:
+        BertscopeError: the dataset has no row, with the fix.
+    """
     frame = pd.read_parquet(dataset, columns=columns)
     if frame.empty:
         raise BertscopeError(

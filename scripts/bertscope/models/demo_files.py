@@ -33,7 +33,14 @@ _LINE = re.compile(r"([0-9a-f]{64}) [ *]([\w.-]+)")
 
 
 def shown(path: str | os.PathLike) -> str:
-    """A path as messages and records show it: relative to the repository when inside it."""
+    """A path as messages and records show it: relative to the repository when inside it.
+
+    Args:
+        path: any path.
+
+    Returns:
+        The path relative to the repository, or absolute.
+    """
     path = Path(path).resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
@@ -45,7 +52,17 @@ def _missing(path: Path, directory: Path) -> BertscopeError:
 
 
 def read_manifest(directory: str | os.PathLike = DEMO_DIR) -> dict[str, str]:
-    """The recorded sha256 of each shipped file, by file name, or an error naming the manifest and the fix."""
+    """The recorded sha256 of each shipped file, by file name.
+
+    Args:
+        directory: the demo model's directory.
+
+    Returns:
+        ``{file name: sha256}`` as SHA256SUMS lists them.
+
+    Raises:
+        BertscopeError: the manifest is missing, has a malformed line or lacks a required file, with the fix.
+    """
     manifest = Path(directory) / MANIFEST
     if not manifest.is_file():
         raise BertscopeError(f"model: demo: the shipped demo model has no manifest {shown(manifest)}. {FIX}")
@@ -65,7 +82,14 @@ def read_manifest(directory: str | os.PathLike = DEMO_DIR) -> dict[str, str]:
 
 
 def write_manifest(directory: str | os.PathLike) -> dict[str, str]:
-    """Record the sha256 of every file of ``directory`` but the manifest itself; returns them by file name."""
+    """Record the sha256 of every file of ``directory`` but the manifest itself (and hidden files) in SHA256SUMS.
+
+    Args:
+        directory: a built demo model's directory.
+
+    Returns:
+        ``{file name: sha256}``, as written.
+    """
     directory = Path(directory)
     digests = {
         path.name: file_sha256(path)
@@ -81,6 +105,16 @@ def planned_inputs(model: str, directory: str | os.PathLike = DEMO_DIR) -> dict[
 
     Paths are relative to the working directory, so that a project moved as a whole (repository and results)
     has nothing to rerun; a changed shipped file reruns the model step.
+
+    Args:
+        model: the ``model`` setting.
+        directory: the demo model's directory.
+
+    Returns:
+        ``{"demo_manifest": path, "demo_files": [paths]}`` (empty lists for another model).
+
+    Raises:
+        BertscopeError: a file the manifest lists is missing, with the fix.
     """
     if model != DEMO:
         return {"demo_manifest": [], "demo_files": []}
@@ -96,7 +130,17 @@ def copy_demo(output_dir: str | os.PathLike, directory: str | os.PathLike = DEMO
     """Copy the shipped model files into ``output_dir`` once every one matches the sha256 recorded for it.
 
     Each file is read once, checked, and written from the bytes checked; nothing is written unless all match.
-    Returns the record for source.json: the shipped directory, every shipped file's sha256, the build's statistics.
+
+    Args:
+        output_dir: the pipeline's model directory, existing.
+        directory: the demo model's directory.
+
+    Returns:
+        The record for source.json: ``directory`` (shown), ``sha256`` of every shipped file, ``training`` (the build's
+        statistics).
+
+    Raises:
+        BertscopeError: a file is missing or its sha256 differs from the recorded one, with the fix.
     """
     directory, output_dir = Path(directory), Path(output_dir)
     recorded = read_manifest(directory)

@@ -18,17 +18,25 @@ The model must therefore read the question's wh-word, but it never has to pick b
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import platform
 import random
+import shutil
 import statistics
 import string
+import tempfile
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
 from tokenizers import pre_tokenizers
 from transformers import BertConfig, BertForQuestionAnswering, BertTokenizer
+
+from bertscope.models.demo_files import MANIFEST, TRAINING_STATS, read_manifest, write_manifest
 
 TUTORIAL_QUESTION = "What is important to us?"
 TUTORIAL_CONTEXT = "It is important to us to include, empower and support humans of all kinds."
@@ -96,6 +104,7 @@ class _QAExample:
 
     @property
     def answer_end(self) -> int:
+        """The character offset just past the answer in the context."""
         return self.answer_start + len(self.answer)
 
 
@@ -257,10 +266,17 @@ def _predict_spans(model: BertForQuestionAnswering, data: dict[str, torch.Tensor
 def build_demo_model(output_dir, seed: int = 0, threads: int | None = None) -> dict:
     """Generate QA data, train, and save a Hugging Face model directory.
 
-    `output_dir` receives config.json, model.safetensors, vocab.txt and the tokenizer files,
-    loadable offline with `AutoModelForQuestionAnswering` / `AutoTokenizer`. The build is
-    deterministic for a given `seed` and `threads` (torch's intra-op thread count, left as is
-    when None). Returns JSON-able statistics about the training run and the tutorial prediction.
+    The build is deterministic for a given ``seed`` and ``threads`` on one machine.
+
+    Args:
+        output_dir: receives config.json, model.safetensors, vocab.txt and the tokenizer files, loadable offline with
+            ``AutoModelForQuestionAnswering`` / ``AutoTokenizer``.
+        seed: seeds the generated data and the initialisation.
+        threads: torch's intra-op thread count for the build (left as it is when None; restored afterwards).
+
+    Returns:
+        JSON-able statistics of the build: seed, sizes, steps, times, final loss, held-out exact match and the
+        tutorial example's predicted span.
     """
     started = time.perf_counter()
     previous_threads = torch.get_num_threads()
@@ -317,3 +333,54 @@ def build_demo_model(output_dir, seed: int = 0, threads: int | None = None) -> d
         "tutorial_start": int(tutorial_start),
         "tutorial_end": int(tutorial_end),
     }
+
+
+def processor() -> str:
+    """The processor's model name (the weights depend on it), from /proc/cpuinfo where there is one.
+
+    Returns:
+        The ``model name`` line of /proc/cpuinfo, else :func:`platform.processor`, else ``"unknown processor"``.
+    """
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or "unknown processor"
+
+
+def rebuild_demo_files(output: Path, seed: int, threads: int) -> dict:
+    """Train the demo model into a staging directory beside ``output``, then replace the previous build's files.
+
+    The new files get the permissions of the umask (safetensors writes private files); files of the previous
+    build that the new one lacks are removed, and the manifest (SHA256SUMS) moves in last: it names a complete build.
+
+    Args:
+        output: the model directory to write (``models/demo`` for the shipped model); created if missing.
+        seed: seeds the generated data and the initialisation.
+        threads: torch's intra-op thread count (the weights depend on it).
+
+    Returns:
+        The build's statistics (:func:`build_demo_model`'s, with the packages and machine under ``built_with``),
+        as written to training.json.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".demo-build-", dir=output.parent) as staging_name:
+        staging = Path(staging_name)
+        stats = build_demo_model(staging, seed=seed, threads=threads)
+        stats["built_with"] = {
+            "python": platform.python_version(),
+            **{package: version(package) for package in ("torch", "transformers", "tokenizers", "safetensors")},
+            "machine": f"{platform.system()} {platform.machine()} ({processor()})",
+        }
+        (staging / TRAINING_STATS).write_text(json.dumps(stats, indent=2) + "\n")
+        digests = write_manifest(staging)
+        previous = read_manifest(output) if (output / MANIFEST).is_file() else {}
+        for name in set(previous) - set(digests):
+            (output / name).unlink(missing_ok=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        for name in [*digests, MANIFEST]:  # the manifest last: it names a complete build
+            os.chmod(staging / name, 0o666 & ~umask)  # safetensors writes a private (0600) file
+            shutil.move(staging / name, output / name)
+    return stats

@@ -13,7 +13,14 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
 
 def local_model_files(model: str) -> list[str]:
-    """The files of a local model directory whose change should rebuild the model step (none for demo/Hub)."""
+    """The files of a local model directory whose change should rebuild the model step.
+
+    Args:
+        model: the ``model`` setting.
+
+    Returns:
+        The paths of its config, weights and tokenizer files that exist; none for ``demo`` or a Hub id.
+    """
     if model == DEMO or not Path(model).expanduser().is_dir():
         return []
     directory = Path(model).expanduser()
@@ -22,12 +29,30 @@ def local_model_files(model: str) -> list[str]:
 
 
 def num_encoder_layers(model_dir: str) -> int:
-    """The encoder depth from a model directory's config.json, without loading the model."""
+    """The encoder depth from a model directory's config.json, without loading the model.
+
+    Args:
+        model_dir: a Hugging Face model directory.
+
+    Returns:
+        ``num_hidden_layers``.
+    """
     return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
 
 
 def check_model_dir(model_dir: str | Path, field: str = "model") -> Path:
-    """A directory holding a Hugging Face model: a config, weights and a tokenizer, or a clear error."""
+    """Check that a directory holds a Hugging Face model: a config, weights and a tokenizer.
+
+    Args:
+        model_dir: the directory.
+        field: the config field named in the error.
+
+    Returns:
+        The directory as a :class:`~pathlib.Path`.
+
+    Raises:
+        BertscopeError: it is not a directory, or lacks one of the files, naming ``field`` and the fix.
+    """
     path = Path(model_dir)
     if not path.is_dir():
         raise BertscopeError(

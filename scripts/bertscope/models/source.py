@@ -33,7 +33,17 @@ HUB_FILES = [
 
 
 def source_kind(model: str) -> str:
-    """``demo``, ``local`` (an existing directory) or ``hub`` (a repository id); anything else is an error."""
+    """Where a ``model`` setting points.
+
+    Args:
+        model: the ``model`` setting.
+
+    Returns:
+        ``demo``, ``local`` (an existing directory) or ``hub`` (a repository id).
+
+    Raises:
+        BertscopeError: it is none of the three, with the fix.
+    """
     if model == DEMO:
         return "demo"
     if Path(model).expanduser().is_dir():
@@ -47,9 +57,20 @@ def source_kind(model: str) -> str:
 
 
 def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
-    """Snapshot a Hub repository into the Hugging Face cache; returns its path and resolved commit.
+    """Snapshot a Hub repository into the Hugging Face cache.
 
     Honours ``HF_HOME``/``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` (with it, only the cache is read).
+
+    Args:
+        repo_id: the repository (``deepset/bert-base-cased-squad2``).
+        revision: a branch, tag or commit, or None for the default branch.
+
+    Returns:
+        ``(path, commit)``: the snapshot's directory and its resolved commit.
+
+    Raises:
+        BertscopeError: the Hub cannot be reached or has no such repository or revision, naming the offline
+            alternatives.
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -139,6 +160,17 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_dir: 
 
     ``model: demo`` copies the files shipped in ``demo_dir``, each checked against its recorded sha256; it never
     trains (``make demo-model`` rebuilds the shipped files).
+
+    Args:
+        model: the ``model`` setting (``demo``, a local directory or a Hub id).
+        revision: ``model_revision`` (Hub models only).
+        output_dir: the pipeline's model directory (``results/model``), existing.
+        demo_dir: where the shipped demo model lives.
+
+    Returns:
+        The source record, also written to ``output_dir/source.json``: the model, its kind (``source``), the
+        revision and resolved commit (Hub) or the shipped files and their build (demo), the encoder depth and the
+        weights' sha256.
     """
     from transformers import AutoTokenizer
 

@@ -40,6 +40,12 @@ def imported_modules(path: Path) -> frozenset[str]:
 
     ``from bertscope.tables import io`` names the submodule ``bertscope.tables.io``; ``from bertscope.tables.io
     import write_table`` names ``bertscope.tables.io``. Parents are included.
+
+    Args:
+        path: a Python file.
+
+    Returns:
+        The dotted names of the package modules it imports that exist as files.
     """
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -38,7 +38,15 @@ RETIRED_KEYS = {
 
 
 def config_problem(config: dict, schema_path: str | Path) -> str | None:
-    """The most relevant schema violation of ``config`` as one short message naming the key and the fix, or None."""
+    """The most relevant schema violation of ``config`` as one short message naming the key and the fix.
+
+    Args:
+        config: the merged configuration.
+        schema_path: the config schema (``workflow/schemas/config.schema.yaml``).
+
+    Returns:
+        The message, or None when the config is valid.
+    """
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -83,7 +91,14 @@ def config_problem(config: dict, schema_path: str | Path) -> str | None:
 
 
 def device_problem(device: str) -> str | None:
-    """Why ``device`` cannot run here (a CUDA device torch does not see), or None. Imports torch only for cuda."""
+    """Why ``device`` cannot run here (a CUDA device torch does not see). Imports torch only for cuda.
+
+    Args:
+        device: the ``device`` setting (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+
+    Returns:
+        The message naming the field and the fix, or None when the device is usable.
+    """
     if not device.startswith("cuda"):
         return None
     import torch
@@ -122,7 +137,14 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 
 
 def config_file_problem(path: str | Path) -> str | None:
-    """Why a YAML config file cannot be read as written (bad syntax, a key given twice), with its line; or None."""
+    """Why a YAML config file cannot be read as written (bad syntax, a key given twice), with its line.
+
+    Args:
+        path: the config file; a missing file is no problem (Snakemake reports it).
+
+    Returns:
+        The message with the file, line and column and the fix, or None.
+    """
     path = Path(path)
     if not path.is_file():
         return None

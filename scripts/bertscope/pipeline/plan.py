@@ -11,8 +11,15 @@ ALL_LAYERS = "layers_all"
 def layer_groups(num_layers: int, layers_per_job) -> dict[str, list[int]]:
     """The conductance jobs' groups of encoder layers, by name: 1-based layer numbers, ``layers_per_job`` a time.
 
-    ``layers_per_job`` is N or ``all``; a group is named after its first and last layer (``layers_01-04``), the
-    one group of ``all`` is ``layers_all`` (a name known before the model is: see :func:`shares_one_pass`).
+    A group is named after its first and last layer (``layers_01-04``); the one group of ``all`` is ``layers_all`` (a
+    name known before the model is: see :func:`shares_one_pass`).
+
+    Args:
+        num_layers: the model's encoder depth.
+        layers_per_job: N or ``all``.
+
+    Returns:
+        ``{group name: [layers]}`` in layer order.
     """
     if layers_per_job == "all":
         return {ALL_LAYERS: list(range(1, num_layers + 1))}
@@ -25,7 +32,18 @@ def layer_groups(num_layers: int, layers_per_job) -> dict[str, list[int]]:
 
 
 def chosen_attention_layer(attention_layer, num_layers: int) -> int:
-    """``attention_layer`` (1-based, or ``last``) as a layer number of a model with ``num_layers`` encoder layers."""
+    """``attention_layer`` as a layer number of a model with ``num_layers`` encoder layers.
+
+    Args:
+        attention_layer: the setting: a 1-based layer or ``last``.
+        num_layers: the model's encoder depth.
+
+    Returns:
+        The layer, from 1.
+
+    Raises:
+        BertscopeError: the layer is deeper than the model, naming the field and the fix.
+    """
     layer = num_layers if attention_layer == "last" else int(attention_layer)
     if layer > num_layers:
         raise BertscopeError(
@@ -36,7 +54,15 @@ def chosen_attention_layer(attention_layer, num_layers: int) -> int:
 
 
 def shares_one_pass(procedure: str, layers_per_job) -> bool:
-    """Whether embedding LIG and conductance come from one pass: ``corrected`` with every layer in one job."""
+    """Whether embedding LIG and conductance come from one pass: ``corrected`` with every layer in one job.
+
+    Args:
+        procedure: ``tutorial`` or ``corrected``.
+        layers_per_job: N or ``all``.
+
+    Returns:
+        True when the ``path_attribution`` rule replaces ``embedding_lig`` and ``layer_conductance``.
+    """
     return procedure == "corrected" and layers_per_job == "all"
 
 
@@ -45,6 +71,16 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
 
     A batch is named after its examples: the id alone, or ``first..last``. One job per batch loads the model
     once for all of them and writes one file for all of them.
+
+    Args:
+        example_ids: every example of the run, in run order.
+        examples_per_job: the batch size.
+
+    Returns:
+        ``{batch name: [example ids]}`` in run order.
+
+    Raises:
+        BertscopeError: two batches get the same name, naming the field and the fix.
     """
     batches: dict[str, list[str]] = {}
     for start in range(0, len(example_ids), examples_per_job):
@@ -62,8 +98,17 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
 def figure_examples(selection, inline_ids: list[str], example_ids: list[str]) -> list[str]:
     """The examples whose own figures are drawn, in run order.
 
-    ``selection`` is ``inline`` (the examples given in the config itself, none of examples_file's), ``all``,
-    ``none``, N (the first N examples) or a list of example ids.
+    Args:
+        selection: ``figure_examples``: ``inline`` (the examples given in the config itself, none of examples_file's),
+            ``all``, ``none``, N (the first N examples) or a list of example ids.
+        inline_ids: the ids of the config's own examples.
+        example_ids: every example of the run, in run order.
+
+    Returns:
+        The chosen ids, in run order.
+
+    Raises:
+        BertscopeError: the list names an id that no example has, naming the field and the fix.
     """
     if selection == "all":
         return list(example_ids)
@@ -86,7 +131,15 @@ def figure_examples(selection, inline_ids: list[str], example_ids: list[str]) ->
 
 
 def figure_batches(batches: dict[str, list[str]], chosen: list[str]) -> dict[str, list[str]]:
-    """The batches that hold a chosen example, each with its chosen examples: one figure job per such batch."""
+    """The batches that hold a chosen example, each with its chosen examples: one figure job per such batch.
+
+    Args:
+        batches: :func:`example_batches`' batches.
+        chosen: :func:`figure_examples`' ids.
+
+    Returns:
+        ``{batch name: [chosen ids]}``, batches without a chosen example left out.
+    """
     chosen_set = set(chosen)
     selected = {batch: [example for example in members if example in chosen_set] for batch, members in batches.items()}
     return {batch: members for batch, members in selected.items() if members}

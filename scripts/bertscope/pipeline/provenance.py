@@ -16,6 +16,11 @@ WEIGHTS_SUFFIX = ".safetensors"
 
 
 def package_versions() -> dict[str, str | None]:
+    """The installed version of each package of :data:`PACKAGES`.
+
+    Returns:
+        ``{package: version}``, None for a package that is not installed.
+    """
     versions = {}
     for package in PACKAGES:
         try:
@@ -26,6 +31,14 @@ def package_versions() -> dict[str, str | None]:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -34,21 +47,51 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def weights_sha256(model_dir: str | os.PathLike) -> dict[str, str]:
-    """sha256 of every weight file of a model directory, by file name."""
+    """sha256 of every weight file of a model directory, by file name.
+
+    Args:
+        model_dir: the model directory.
+
+    Returns:
+        ``{file name: sha256}`` of its ``*.safetensors`` files.
+    """
     return {path.name: file_sha256(path) for path in sorted(Path(model_dir).glob(f"*{WEIGHTS_SUFFIX}"))}
 
 
 def config_digest(config: dict) -> str:
-    """sha256 of the configuration as canonical JSON: equal digests, equal settings."""
+    """sha256 of the configuration as canonical JSON: equal digests, equal settings.
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        The hex digest.
+    """
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def read_model_source(model_dir: str | os.PathLike) -> dict:
+    """The model step's record of where the model came from.
+
+    Args:
+        model_dir: the pipeline's model directory.
+
+    Returns:
+        Its ``source.json`` (:func:`~bertscope.models.source.prepare_model`).
+    """
     return json.loads((Path(model_dir) / "source.json").read_text())
 
 
 def table_metadata(model_dir: str | os.PathLike, settings: dict) -> dict[str, str]:
-    """The key provenance fields, flattened to ``bertscope.*`` strings for Parquet key/value metadata."""
+    """The key provenance fields, flattened to ``bertscope.*`` strings for Parquet key/value metadata.
+
+    Args:
+        model_dir: the pipeline's model directory.
+        settings: the settings the table depends on (``n_steps``, ``procedure``, ...).
+
+    Returns:
+        ``{"bertscope.model": ..., "bertscope.version.torch": ..., ...}``, every value a string ("" for None).
+    """
     source = read_model_source(model_dir)
     fields = {
         "model": source["model"],
@@ -62,7 +105,14 @@ def table_metadata(model_dir: str | os.PathLike, settings: dict) -> dict[str, st
 
 
 def attribution_devices(paths: list[str]) -> dict[str, int]:
-    """How many attribution files each device computed, from the files' own records."""
+    """How many attribution records each device computed, from the files' own records.
+
+    Args:
+        paths: the attribution files.
+
+    Returns:
+        ``{device: records}``, by device name (one record per example and file).
+    """
     from bertscope.pipeline.tensor_io import read_records
 
     devices = Counter(record["device"] for path in paths for record in read_records(path).values())
@@ -70,6 +120,14 @@ def attribution_devices(paths: list[str]) -> dict[str, int]:
 
 
 def timestamp(seconds: float) -> str:
+    """A POSIX time as an ISO 8601 UTC timestamp to the second.
+
+    Args:
+        seconds: seconds since the epoch.
+
+    Returns:
+        ``2026-12-02T04:25:00+00:00``.
+    """
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="seconds")
 
 

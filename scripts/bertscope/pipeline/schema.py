@@ -17,12 +17,26 @@ def _properties() -> dict:
 
 
 def allowed(key: str) -> tuple:
-    """The values a setting may take, as the schema's ``enum`` lists them (e.g. ``allowed("procedure")``)."""
+    """The values a setting may take, as the schema's ``enum`` lists them (e.g. ``allowed("procedure")``).
+
+    Args:
+        key: the setting.
+
+    Returns:
+        The allowed values, in the schema's order.
+    """
     return tuple(_properties()[key]["enum"])
 
 
 def default(key: str):
-    """A setting's default, as the schema gives it (e.g. ``default("stride")`` is 128)."""
+    """A setting's default, as the schema gives it (e.g. ``default("stride")`` is 128).
+
+    Args:
+        key: the setting.
+
+    Returns:
+        The default value.
+    """
     return _properties()[key]["default"]
 
 
@@ -31,6 +45,13 @@ def check_allowed(key: str, value) -> None:
 
     Snakemake validates the config against the schema before any job; this guards the package's functions when
     they are called directly (a step by hand, a test, a notebook).
+
+    Args:
+        key: the setting.
+        value: the value given.
+
+    Raises:
+        BertscopeError: ``value`` is not allowed, naming the field and the allowed values.
     """
     from bertscope import BertscopeError
 

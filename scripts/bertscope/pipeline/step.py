@@ -70,6 +70,11 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
 
     Logs go to the rule's log file (and stderr). A :class:`BertscopeError` ends the step with its message alone,
     no traceback: it is the user's to fix, not a bug.
+
+    Args:
+        main: the step's function of the job object (``input``, ``output``, ``params``, ``log``, ``threads``).
+        script_globals: the script's ``globals()``: its ``snakemake`` object under Snakemake, else its ``__doc__``
+            for the command line's help.
     """
     smk = script_globals.get("snakemake") or _parse_cli(sys.argv[1:], script_globals.get("__doc__") or "")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -110,6 +115,13 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
 
     A step killed or failing half-way never leaves a truncated file under the final name. Staging files that a
     killed run of the same step left behind are removed first.
+
+    Args:
+        path: the final file or directory.
+        directory: stage a directory instead of a file (an existing final directory is replaced).
+
+    Returns:
+        A context manager yielding the staging path, given the umask's permissions when it moves into place.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,13 @@ _SEPARATOR = "/"
 
 
 def save_batch(path: str | os.PathLike, examples: dict[str, tuple[dict, dict[str, Any]]]) -> None:
-    """Write ``{example: (tensors, record)}`` to ``path`` atomically; tensors are torch tensors or numpy arrays."""
+    """Write every example's tensors and record to one safetensors file, atomically.
+
+    Args:
+        path: the file.
+        examples: ``{example: (tensors, record)}``: ``{name: tensor}`` (torch tensors on any device, or numpy arrays,
+            any shape) and a JSON-able record.
+    """
     import numpy as np
     from safetensors.numpy import save_file
 
@@ -83,9 +89,22 @@ class BatchFile:
 
     @property
     def examples(self) -> list[str]:
+        """The file's examples, in the order they were written."""
         return list(self.records)
 
     def tensor(self, example: str, name: str):
+        """One tensor of one example, checked against the checksum written with it.
+
+        Args:
+            example: the example's id.
+            name: the tensor's name (``delta``, ``layer_03.token_sums``).
+
+        Returns:
+            The tensor, as it was saved (a numpy array, or a torch tensor on the file's device).
+
+        Raises:
+            DamagedFileError: the tensor is missing, unreadable, or does not match its checksum, with the fix.
+        """
         key = f"{example}{_SEPARATOR}{name}"
         try:
             tensor = self._handle.get_tensor(key)
@@ -101,11 +120,29 @@ class BatchFile:
         return tensor
 
     def tensors(self, example: str) -> dict:
+        """Every tensor of one example, each checked (:meth:`tensor`).
+
+        Args:
+            example: the example's id.
+
+        Returns:
+            ``{name: tensor}``.
+        """
         prefix = f"{example}{_SEPARATOR}"
         names = [key[len(prefix) :] for key in self._handle.keys() if key.startswith(prefix)]  # noqa: SIM118
         return {name: self.tensor(example, name) for name in names}
 
 
 def read_records(path: str | os.PathLike) -> dict[str, dict]:
-    """Only the records of a file written by :func:`save_batch`, by example, without reading any tensor."""
+    """Only the records of a file written by :func:`save_batch`, by example, without reading any tensor.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``{example: record}``.
+
+    Raises:
+        DamagedFileError: the file cannot be read or its size is not what its header says.
+    """
     return BatchFile(path).records

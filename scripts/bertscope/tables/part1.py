@@ -15,20 +15,46 @@ SOURCES = ("embeddings", "word", "token_type", "position", "layer")
 
 
 def attribution_pmf(values: np.ndarray, bins: int = DENSITY_BINS) -> np.ndarray:
-    """The tutorial's per-layer attribution density: a ``bins``-bin histogram density, normalised to sum to 1."""
+    """The tutorial's per-layer attribution density: a ``bins``-bin histogram density, normalised to sum to 1.
+
+    Args:
+        values: 1-D array: one layer's attributions of the explained token (hidden,).
+        bins: the histogram's bins (the tutorial's 100).
+
+    Returns:
+        (bins,) array summing to 1 (all zeros if the density is zero everywhere).
+    """
     density = np.histogram(values, bins=bins, density=True)[0]
     total = np.abs(density).sum()
     return density / total if total != 0 else density
 
 
 def entropy_bits(pmf: np.ndarray) -> float:
-    """Shannon entropy in bits; empty bins contribute nothing."""
+    """Shannon entropy in bits; empty bins contribute nothing.
+
+    Args:
+        pmf: 1-D probability mass function (:func:`attribution_pmf`).
+
+    Returns:
+        The entropy, at least 0 (0 for a pmf of one bin).
+    """
     nonzero = pmf[pmf > 0]
     return max(0.0, float(-(nonzero * np.log2(nonzero)).sum()))
 
 
 def token_rows(example: str, source: str, layer: int | None, tokens: list[str], summary: np.ndarray) -> pd.DataFrame:
-    """Rows of ``token_attributions`` for one attribution's (targets, tokens) summary."""
+    """Rows of ``token_attributions`` for one attribution's summary.
+
+    Args:
+        example: the example's id.
+        source: ``embeddings``, ``word``, ``token_type``, ``position`` or ``layer``.
+        layer: the encoder layer (from 1) for ``layer``, else None.
+        tokens: the example's L tokens.
+        summary: (targets, L) summary (:func:`summarize`).
+
+    Returns:
+        A frame of 2 L rows, target-major (start's L tokens, then end's), in the schema's column order.
+    """
     count = len(tokens)
     return pd.DataFrame(
         {
@@ -44,7 +70,18 @@ def token_rows(example: str, source: str, layer: int | None, tokens: list[str], 
 
 
 def distribution_rows(example: str, layer: int, token_index: int, token: str, explained: np.ndarray) -> pd.DataFrame:
-    """Rows of ``token_distributions``: the explained token's conductance (targets, hidden) per dimension."""
+    """Rows of ``token_distributions``: the explained token's conductance per hidden dimension.
+
+    Args:
+        example: the example's id.
+        layer: the encoder layer (from 1).
+        token_index: the explained token's index.
+        token: the explained token.
+        explained: (targets, hidden) conductance of the explained token.
+
+    Returns:
+        A frame of 2 hidden rows, target-major.
+    """
     values = explained.astype(np.float64)
     hidden = values.shape[1]
     return pd.DataFrame(
@@ -61,7 +98,17 @@ def distribution_rows(example: str, layer: int, token_index: int, token: str, ex
 
 
 def layer_summary_rows(example: str, layer: int, explained: np.ndarray, delta: np.ndarray) -> pd.DataFrame:
-    """Rows of ``layer_summary`` from the explained token's conductance (targets, hidden) and the layer's deltas."""
+    """Rows of ``layer_summary``: one layer's total attribution, entropy and convergence delta per target.
+
+    Args:
+        example: the example's id.
+        layer: the encoder layer (from 1).
+        explained: (targets, hidden) conductance of the explained token.
+        delta: (targets,) the layer's convergence deltas.
+
+    Returns:
+        A frame of 2 rows (start, end).
+    """
     values = explained.astype(np.float64)
     return pd.DataFrame(
         {
@@ -76,6 +123,17 @@ def layer_summary_rows(example: str, layer: int, explained: np.ndarray, delta: n
 
 
 def delta_rows(example: str, source: str, layer: int | None, delta: np.ndarray) -> pd.DataFrame:
+    """Rows of ``convergence_deltas`` for one attribution.
+
+    Args:
+        example: the example's id.
+        source: ``embeddings``, ``subembeddings`` or ``layer``.
+        layer: the encoder layer (from 1) for ``layer``, else None.
+        delta: (targets,) convergence deltas.
+
+    Returns:
+        A frame of 2 rows (start, end).
+    """
     return pd.DataFrame(
         {
             "example": example,
@@ -88,7 +146,14 @@ def delta_rows(example: str, source: str, layer: int | None, delta: np.ndarray) 
 
 
 def summarize(sums: np.ndarray) -> np.ndarray:
-    """The tutorial's summary of an attribution from its :func:`token_sums`: divided by the L2 norm over tokens."""
+    """The tutorial's summary of an attribution: its token sums divided by their L2 norm over the tokens.
+
+    Args:
+        sums: (targets, L) token sums (:func:`~bertscope.attribution.stored.token_sums`).
+
+    Returns:
+        (targets, L) array, each target's row of unit L2 norm.
+    """
     return sums / np.linalg.norm(sums, axis=-1, keepdims=True)
 
 
@@ -112,8 +177,19 @@ def scored_columns(record: dict) -> dict:
 
 
 def example_tables(example: str, record: dict, embeddings, subembeddings, conductance) -> dict[str, list[pd.DataFrame]]:
-    """Every table's rows of one example: ``record`` is its inputs record, the others open :class:`BatchFile`s
-    (``conductance`` one per layer group)."""
+    """Every Part 1 table's rows of one example, from its inputs record and attribution files.
+
+    Args:
+        example: the example's id.
+        record: its inputs record (tokens, token_to_explain, the prediction and the true span).
+        embeddings: the open :class:`~bertscope.pipeline.tensor_io.BatchFile` of the embedding LIG.
+        subembeddings: that of the sub-embedding LIG.
+        conductance: those of the conductance layer groups (any grouping: each file's record names its layers).
+
+    Returns:
+        ``{table: [frames]}`` for ``token_attributions``, ``token_distributions``, ``layer_summary``,
+        ``convergence_deltas`` and ``predictions``; the layers in increasing order, each labelled with its own number.
+    """
     tokens, explained = record["tokens"], record["token_to_explain"]
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
 

@@ -13,7 +13,19 @@ from bertscope.tables.part1 import summarize, token_rows
 
 
 def pair_rows(example: str, quantity: str, layer: int, head: int | None, tokens: list[str], matrix) -> pd.DataFrame:
-    """One row per (from token, to token) of an (L, L) matrix."""
+    """Rows of ``attention_matrices``: one per (from token, to token) of an (L, L) matrix.
+
+    Args:
+        example: the example's id.
+        quantity: what the matrix holds (``attention``, ``conductance_start``, ``attention_head_norm``, ...).
+        layer: the encoder layer (from 1).
+        head: the head (from 1), or None for a matrix over the heads.
+        tokens: the example's L tokens.
+        matrix: (L, L) matrix, rows the token attending, columns the token attended.
+
+    Returns:
+        A frame of L² rows, from-token-major.
+    """
     length = len(tokens)
     from_index, to_index = np.divmod(np.arange(length * length), length)
     return pd.DataFrame(
@@ -32,6 +44,17 @@ def pair_rows(example: str, quantity: str, layer: int, head: int | None, tokens:
 
 
 def head_rows(example: str, layer: int, tensors: dict) -> pd.DataFrame:
+    """Rows of ``attention_heads``: one per head of one layer.
+
+    Args:
+        example: the example's id.
+        layer: the encoder layer (from 1).
+        tensors: the layer's tensors, with ``head_entropy`` (heads,), ``value_norm_mean`` (heads,) and
+            ``head_conductance_norm`` (targets, heads).
+
+    Returns:
+        A frame of ``heads`` rows, heads numbered from 1.
+    """
     conductance_norm = tensors["head_conductance_norm"]
     return pd.DataFrame(
         {
@@ -46,6 +69,17 @@ def head_rows(example: str, layer: int, tensors: dict) -> pd.DataFrame:
 
 
 def value_norm_rows(example: str, layer: int, tokens: list[str], value_norm: np.ndarray) -> pd.DataFrame:
+    """Rows of ``value_norms``: ‖f(x)‖ per head and token of one layer.
+
+    Args:
+        example: the example's id.
+        layer: the encoder layer (from 1).
+        tokens: the example's L tokens.
+        value_norm: (heads, L) norms.
+
+    Returns:
+        A frame of heads × L rows, head-major, heads numbered from 1.
+    """
     heads, length = value_norm.shape
     head_index, token_index = np.divmod(np.arange(heads * length), length)
     return pd.DataFrame(
@@ -61,7 +95,16 @@ def value_norm_rows(example: str, layer: int, tokens: list[str], value_norm: np.
 
 
 def matrices_of_layer(tensors: dict) -> dict[tuple[str, int | None], np.ndarray]:
-    """(quantity, head) → (L, L) matrix of one layer's tensors: over heads always, per head if it is the chosen."""
+    """The (L, L) matrices of one layer's attention tensors, by quantity and head.
+
+    Args:
+        tensors: the layer's tensors: ``attention_head_norm``, ``summed_alpha_value_norm`` (L, L) and
+            ``conductance_head_norm`` (targets, L, L) always; ``attention``, ``alpha_value_norm`` (heads, L, L) and
+            ``conductance`` (targets, heads, L, L) for the chosen layer.
+
+    Returns:
+        ``{(quantity, head): (L, L)}``: head None for the matrices over the heads, heads from 1 for the per-head ones.
+    """
     matrices = {
         ("attention_head_norm", None): tensors["attention_head_norm"],
         ("summed_alpha_value_norm", None): tensors["summed_alpha_value_norm"],
@@ -78,7 +121,17 @@ def matrices_of_layer(tensors: dict) -> dict[tuple[str, int | None], np.ndarray]
 
 
 def attention_example_tables(example: str, tokens: list[str], files) -> dict[str, list[pd.DataFrame]]:
-    """Every Part 2 table's rows of one example; ``files`` are the open attention files of its layer groups."""
+    """Every Part 2 table's rows of one example.
+
+    Args:
+        example: the example's id.
+        tokens: its L tokens.
+        files: the open attention :class:`~bertscope.pipeline.tensor_io.BatchFile` of each of its layer groups.
+
+    Returns:
+        ``{table: [frames]}``: ``attention_heads`` always; ``value_norms``, ``word_input_conductance`` and
+        ``attention_matrices`` for an example whose matrices were kept (one with figures).
+    """
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for group in files:
         record, stored = group.records[example], group.tensors(example)

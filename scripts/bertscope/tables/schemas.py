@@ -177,10 +177,24 @@ SUMMARY_TABLES = ("token_attributions", "layer_summary", "convergence_deltas", "
 
 
 def tables_of_run(attention: bool) -> list[str]:
-    """Every table a run writes: Part 1's, and Part 2's with ``attention``."""
+    """Every table a run writes.
+
+    Args:
+        attention: the ``attention`` setting (Part 2 on).
+
+    Returns:
+        Part 1's table names, then Part 2's with ``attention``.
+    """
     return [*PART1_TABLES, *(ATTENTION_TABLES if attention else ())]
 
 
 def example_figure_tables(attention: bool) -> list[str]:
-    """The tables an example's figures read: Part 1's, and Part 2's with ``attention``."""
+    """The tables an example's figures read.
+
+    Args:
+        attention: the ``attention`` setting (Part 2 on).
+
+    Returns:
+        The Part 1 tables the example figures read, then Part 2's with ``attention``.
+    """
     return [*EXAMPLE_FIGURE_TABLES, *(ATTENTION_TABLES if attention else ())]

@@ -58,6 +58,18 @@ def token_categories(tokens: list[str], true_start: int, true_end: int, example:
     ``[CLS]`` that reads like the final one; the answer is ``true_start..true_end`` (inclusive). The null answer
     (``true_start = true_end = 0``: an unanswerable question, or a window without the answer) has no answer tokens:
     the whole context is "Context before answer".
+
+    Args:
+        tokens: the example's L tokens.
+        true_start: the answer's first token index (0 for the null answer).
+        true_end: the answer's last token index (0 for the null answer).
+        example: the example's id (named in the error).
+
+    Returns:
+        (L,) int array of category indices.
+
+    Raises:
+        BertscopeError: the tokens are not ``[CLS] question [SEP] context [SEP]`` with the answer in the context.
     """
     count = len(tokens)
     separator = tokens[-1] if tokens else None
@@ -80,8 +92,12 @@ def token_categories(tokens: list[str], true_start: int, true_end: int, example:
 def category_attributions(attributions: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """Per example, target, layer and category: the summed layer attribution of the category's tokens.
 
-    ``attributions`` are ``token_attributions`` rows of source ``layer``; ``predictions`` gives each example's true
-    answer span. Columns: example, target, layer, category (str, every one of :data:`CATEGORIES`), attribution.
+    Args:
+        attributions: ``token_attributions`` rows of source ``layer``.
+        predictions: ``predictions`` rows (each example's true answer span).
+
+    Returns:
+        A frame with columns example, target, layer, category (str, every one of :data:`CATEGORIES`), attribution.
     """
     spans = predictions.drop_duplicates("example").set_index("example")
     frames = []
@@ -109,12 +125,27 @@ def category_attributions(attributions: pd.DataFrame, predictions: pd.DataFrame)
 
 
 def mean_layer_attribution(attributions: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per target: layers (1..N, from the data) × :data:`CATEGORIES`, the mean over examples of the category sums."""
+    """Per target, the mean over examples of each category's summed layer attribution.
+
+    Args:
+        attributions: ``token_attributions`` rows of source ``layer``.
+        predictions: ``predictions`` rows.
+
+    Returns:
+        ``{target: frame}``, each (layers 1..N, from the data) × :data:`CATEGORIES`.
+    """
     return category_means(category_attributions(attributions, predictions))
 
 
 def category_means(sums: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """:func:`mean_layer_attribution` from :func:`category_attributions`' rows (of any number of parts)."""
+    """:func:`mean_layer_attribution` from :func:`category_attributions`' rows (of any number of parts).
+
+    Args:
+        sums: :func:`category_attributions` rows.
+
+    Returns:
+        ``{target: frame}``, layers × :data:`CATEGORIES`; a target without rows is left out.
+    """
     grids = {}
     for target in TARGETS:
         rows = sums[sums["target"] == target]
@@ -129,7 +160,17 @@ LAYER_COLUMNS = ["example", "target", "layer", "token_index", "token", "attribut
 
 
 def dataset_parts(dataset: str | Path) -> list[Path]:
-    """The Parquet parts of a table's dataset directory, in name order (staging files, '.…', excluded)."""
+    """The Parquet parts of a table's dataset directory, in name order (staging files, '.…', excluded).
+
+    Args:
+        dataset: the dataset directory (``results/tables/{table}``).
+
+    Returns:
+        The parts' paths.
+
+    Raises:
+        BertscopeError: the dataset has no part.
+    """
     parts = sorted(Path(dataset).glob("[!._]*.parquet"))
     if not parts:
         raise _table_error(Path(dataset).name, f"{dataset} has no parts")
@@ -137,8 +178,18 @@ def dataset_parts(dataset: str | Path) -> list[Path]:
 
 
 def mean_layer_attribution_of_dataset(dataset: str | Path, predictions: pd.DataFrame) -> tuple[dict, int]:
-    """:func:`mean_layer_attribution` over a ``token_attributions`` dataset, read one part at a time; and the
-    number of examples it covers."""
+    """:func:`mean_layer_attribution` over a ``token_attributions`` dataset, read one part at a time.
+
+    Args:
+        dataset: the ``token_attributions`` dataset directory.
+        predictions: every example's ``predictions`` rows.
+
+    Returns:
+        ``({target: layers × categories frame}, number of examples covered)``.
+
+    Raises:
+        BertscopeError: the dataset has no row of source ``layer``.
+    """
     sums = []
     for part in dataset_parts(dataset):
         rows = pd.read_parquet(part, columns=LAYER_COLUMNS, filters=[("source", "==", "layer")])
@@ -154,7 +205,13 @@ def mean_layer_attribution_of_dataset(dataset: str | Path, predictions: pd.DataF
 def entropy_quantiles(summary: pd.DataFrame) -> pd.DataFrame:
     """Per target and layer, over the examples: median, first and third quartile of the entropy, and the count.
 
-    Quartiles interpolate linearly, as numpy's defaults do. Columns: target, layer, median, q1, q3, examples.
+    Quartiles interpolate linearly, as numpy's defaults do.
+
+    Args:
+        summary: ``layer_summary`` rows.
+
+    Returns:
+        A frame with columns target, layer, median, q1, q3, examples.
     """
     groups = summary.groupby(["target", "layer"])["entropy"]
     frame = pd.DataFrame(
@@ -172,7 +229,14 @@ def entropy_quantiles(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def delta_magnitudes(deltas: pd.DataFrame) -> pd.DataFrame:
-    """``convergence_deltas`` with ``abs_delta`` = |delta|, rows ordered by :data:`SOURCE_ORDER` then example."""
+    """Convergence deltas with their magnitudes, ordered for the figure.
+
+    Args:
+        deltas: ``convergence_deltas`` rows.
+
+    Returns:
+        The rows with ``abs_delta`` = |delta|, ordered by :data:`SOURCE_ORDER` (unknown sources last), then as given.
+    """
     order = {source: i for i, source in enumerate(SOURCE_ORDER)}
     frame = deltas.assign(
         abs_delta=deltas["delta"].abs().astype(float),
@@ -182,7 +246,15 @@ def delta_magnitudes(deltas: pd.DataFrame) -> pd.DataFrame:
 
 
 def examples_table(predictions: pd.DataFrame, deltas: pd.DataFrame) -> pd.DataFrame:
-    """One row per example (in table order): its prediction, true span, probabilities and largest |delta|."""
+    """The examples page's table: one row per example (in table order).
+
+    Args:
+        predictions: ``predictions`` rows.
+        deltas: ``convergence_deltas`` rows (every source).
+
+    Returns:
+        A frame with the columns of :data:`HTML_COLUMNS`: prediction, true span, probabilities and largest |delta|.
+    """
     largest = deltas.assign(abs_delta=deltas["delta"].abs()).groupby("example")["abs_delta"].max()
     return pd.DataFrame(
         {

@@ -10,7 +10,7 @@ type 1; and conductance feeds the embedding output back as ``inputs_embeds``. be
 - it returns numbers instead of showing plots and tables;
 - ``n_steps`` is a parameter (the notebook uses captum's default, 50).
 
-    python bench/tutorial_procedure.py MODEL_DIR [--n-steps 50] [--threads N] [--examples examples.json]
+    python tests/oracles/tutorial_procedure.py MODEL_DIR [--n-steps 50] [--threads N] [--examples examples.json]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Check a finished run's tables against the tutorial's procedure run by hand on the same model.
 
-    .venv/bin/python bench/compare_with_tutorial.py [--results results] [--example tutorial]
+    .venv/bin/python tests/oracles/compare_with_tutorial.py [--results results] [--example tutorial]
 
-Reruns bench/tutorial_procedure.py on the run's model (results/model) with the run's n_steps and the example's
+Reruns tests/oracles/tutorial_procedure.py on the run's model (results/model) with the run's n_steps and the example's
 question, context and answer, and prints, per quantity, the largest relative difference from the run's Parquet
 tables (|a - b| / |b|, with near-zero elements measured against 1% of the quantity's largest, and convergence
 deltas against an absolute 1e-5); it exits 1 if any exceeds --rtol (default 1e-4).
@@ -37,6 +37,32 @@ def relative_difference(got, expected, atol: float, relative_floor: float = 0.01
     return float((np.abs(got - expected) / np.maximum(np.abs(expected), floor)).max())
 
 
+def token_labels(tokens: list[str]) -> list[tuple[int, str]]:
+    """The (token_index, token) labels of an example's tokens, in order."""
+    return list(enumerate(tokens))
+
+
+def aligned(rows: pd.DataFrame, labels: list, what: str, columns=("token_index", "token")) -> pd.DataFrame:
+    """``rows`` in the order of ``labels`` (tuples of ``columns``' values, or single values for one column).
+
+    Raises:
+        ValueError: naming ``what`` and the labels the rows lack or add, or a label that more than one row carries.
+    """
+    columns = list(columns)
+    keys = [tuple(label) if isinstance(label, tuple) else (label,) for label in labels]
+    got = [tuple(row) for row in rows[columns].itertuples(index=False)]
+    if len(set(got)) != len(got):
+        raise ValueError(f"{what}: more than one row has the same {', '.join(columns)}")
+    if set(got) != set(keys):
+        missing, extra = sorted(set(keys) - set(got)), sorted(set(got) - set(keys))
+        raise ValueError(
+            f"{what}: the rows' ({', '.join(columns)}) differ from the tutorial's: "
+            f"missing {missing[:5]}, unexpected {extra[:5]}"
+        )
+    position = {key: index for index, key in enumerate(got)}
+    return rows.iloc[[position[key] for key in keys]]
+
+
 def compare(
     tables: Path,
     model_dir: Path,
@@ -52,6 +78,8 @@ def compare(
 ) -> dict[str, float]:
     """Largest relative difference per quantity between the tables and the tutorial's procedure.
 
+    Rows are matched with the tutorial's numbers by their labels (target, source, layer, token_index, token, dim),
+    row by row, never by position: a table whose rows carry other labels raises ValueError (``aligned``).
     ``relative_floor=0`` and ``delta_atol=atol`` give a plain elementwise |a - b| / max(|b|, atol).
     """
 
@@ -72,21 +100,29 @@ def compare(
         return frame[frame["example"] == example]
 
     tokens, distributions, summary = read("token_attributions"), read("token_distributions"), read("layer_summary")
+    layers = range(1, len(expected["layers_start"]) + 1)
     differences = {}
     for target in TARGETS:
         rows = tokens[tokens["target"] == target]
         for source in ("embeddings", "word", "token_type", "position"):
-            got = rows[rows["source"] == source].sort_values("token_index")
-            if got["token"].tolist() != expected["tokens"]:
-                raise ValueError(f"{source} {target}: the tokens differ from the tutorial's")
+            got = aligned(rows[rows["source"] == source], token_labels(expected["tokens"]), f"{source} {target}")
             differences[f"{source} {target}"] = difference(got["attribution"], expected[f"{source}_{target}"])
-        layers = rows[rows["source"] == "layer"].pivot(index="layer", columns="token_index", values="attribution")
-        differences[f"layers {target}"] = difference(layers, expected[f"layers_{target}"])
-        matrix = distributions[distributions["target"] == target].pivot(
-            index="layer", columns="dim", values="attribution"
+        labels = [(layer, *token) for layer in layers for token in token_labels(expected["tokens"])]
+        got = aligned(rows[rows["source"] == "layer"], labels, f"layers {target}", ("layer", "token_index", "token"))
+        differences[f"layers {target}"] = difference(got["attribution"], expected[f"layers_{target}"].reshape(-1))
+        dims = expected[f"distribution_{target}"].shape[1]
+        explained = [(layer, token_to_explain, expected["tokens"][token_to_explain]) for layer in layers]
+        labels = [(*label, dim) for label in explained for dim in range(dims)]
+        got = aligned(
+            distributions[distributions["target"] == target],
+            labels,
+            f"distribution {target}",
+            ("layer", "token_index", "token", "dim"),
         )
-        differences[f"distribution {target}"] = difference(matrix, expected[f"distribution_{target}"])
-        per_layer = summary[summary["target"] == target].sort_values("layer")
+        differences[f"distribution {target}"] = difference(
+            got["attribution"], expected[f"distribution_{target}"].reshape(-1)
+        )
+        per_layer = aligned(summary[summary["target"] == target], list(layers), f"layer_summary {target}", ("layer",))
         for column in ("total_attribution", "entropy"):
             differences[f"{column} {target}"] = difference(per_layer[column], expected[f"{column}_{target}"])
     predictions = read("predictions").iloc[0]
