@@ -8,8 +8,8 @@ Run by hand (never in CI), from the repository root, with nothing else running:
 It builds, offline, a bert-base-shaped random BertForQuestionAnswering (12 layers, hidden 768, 12 heads,
 intermediate 3072, a 28,996-entry cased vocabulary that covers the tutorial's example) and times:
 
-1. the tutorial's procedure as one plain script (bench/tutorial_procedure.py), one example, and the same procedure
-   looped over the throughput examples in one process (model loaded once), for its examples per minute;
+1. the tutorial's procedure as one plain script (tests/oracles/tutorial_procedure.py), one example, and the same
+   procedure looped over the throughput examples in one process (model loaded once), for its examples per minute;
 2. the pipeline, cold, one example, with layers_per_job 1 (one job per layer) and with layers_per_job all;
 3. a no-op rerun;
 4. the throughput examples through the pipeline in both modes (examples per minute);
