@@ -195,6 +195,7 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir):
         "attention": 1,
         "tables": 1,
         "attention_tables": 1,
+        "faithfulness": 1,
         "table_datasets": 1,
         "example_figures": 1,
         "summary_figures": 1,

@@ -40,6 +40,7 @@ from bertscope.pipeline.plan import (  # noqa: E402
 )
 from bertscope.tables.schemas import (  # noqa: E402
     ATTENTION_TABLES,
+    FAITHFULNESS_TABLES,
     PART1_TABLES,
     SUMMARY_TABLES,
     example_figure_tables,
@@ -91,7 +92,7 @@ try:
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
-TABLES = tables_of_run(config["attention"])
+TABLES = tables_of_run(config["attention"], config["faithfulness"])
 
 
 wildcard_constraints:

@@ -298,3 +298,62 @@ def evaluate_example(
         for target_index, target in enumerate(TARGETS)
     ]
     return {"curves": curves, "aopc": aopc, "loo": loo}
+
+
+def rows_per_pass(config, sequence_length: int, budget_bytes: float) -> int:
+    """Perturbed rows per forward pass within ``budget_bytes`` of activations.
+
+    Without gradients only one layer's activations live at a time: per token about 8 hidden-size vectors, one
+    intermediate-size one and the attention scores of two heads' worth of copies.
+
+    Args:
+        config: the model's config (``hidden_size``, ``intermediate_size``, ``num_attention_heads``).
+        sequence_length: L.
+        budget_bytes: the activation budget (:func:`bertscope.attribution.part1.activation_memory_budget`).
+
+    Returns:
+        At least 1.
+    """
+    floats_per_token = (
+        8 * config.hidden_size + config.intermediate_size + 2 * config.num_attention_heads * sequence_length
+    )
+    return max(1, int(budget_bytes // (4 * floats_per_token * sequence_length)))
+
+
+def source_scores(example: str, embeddings, subembeddings, conductance, attention=()) -> dict:
+    """Every source's per-token attribution of one example, from the attribution files.
+
+    Args:
+        example: the example's id.
+        embeddings: the embedding LIG file (:class:`~bertscope.pipeline.tensor_io.BatchFile`).
+        subembeddings: the sub-embedding LIG file.
+        conductance: the conductance files of the layer groups.
+        attention: Part 2's files; their word-input conductance where the example has it (figure examples).
+
+    Returns:
+        ``{(source, layer): (2, L)}`` float64 sums over the hidden dimension, start and end; ``layer`` is None for
+        the embedding sources.
+    """
+    from bertscope import SUBEMBEDDINGS
+    from bertscope.attribution.stored import layer_key
+
+    scores = {("embeddings", None): embeddings.tensor(example, "token_sums")}
+    for name in SUBEMBEDDINGS:
+        scores[(name, None)] = subembeddings.tensor(example, f"{name}.token_sums")
+    for source, files, name in (
+        ("layer", conductance, "token_sums"),
+        ("word_input_layer", attention, "output_token_sums"),
+    ):
+        for group in files:
+            record = group.records[example]
+            if source == "word_input_layer" and not record.get("matrices"):
+                continue
+            for layer in record["layers"]:
+                scores[(source, layer)] = group.tensor(example, f"{layer_key(layer)}.{name}")
+    return {key: np.asarray(value, dtype=np.float64) for key, value in sorted(scores.items(), key=_source_order)}
+
+
+def _source_order(item):
+    (source, layer), _ = item
+    order = ("embeddings", "word", "token_type", "position", "layer", "word_input_layer")
+    return order.index(source), layer or 0

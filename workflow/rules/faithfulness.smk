@@ -1,0 +1,38 @@
+# Faithfulness of the token maps (issue 20): its own cached rule per batch, so that turning it on or changing its
+# settings reruns no attribution.
+
+
+rule faithfulness:
+    input:
+        model=MODEL_DIR,
+        inputs=rules.inputs.output.inputs,
+        embeddings=rules.embedding_lig.output.attributions,
+        subembeddings=rules.subembedding_lig.output.attributions,
+        conductance=lambda wildcards: conductance_files(wildcards.batch),
+        attention=lambda wildcards: (
+            attention_files(wildcards.batch) if config["attention"] else []
+        ),
+    output:
+        **{table: table_part(table) for table in FAITHFULNESS_TABLES},
+    log:
+        "results/logs/faithfulness/{batch}.log",
+    benchmark:
+        "results/benchmarks/faithfulness/{batch}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+    params:
+        code=step_code("faithfulness"),
+        examples=batch_examples,
+        tables=FAITHFULNESS_TABLES,
+        device=config["device"],
+        n_steps=config["n_steps"],
+        procedure=config["procedure"],
+        percent=config["faithfulness_percent"],
+        reference=config["faithfulness_reference"],
+        protect=config["faithfulness_protect"],
+        random_seeds=config["faithfulness_random_seeds"],
+    script:
+        step_script("faithfulness")
