@@ -34,3 +34,9 @@ rule all:
         expand(rules.example_figures.output.figures, batch=FIGURE_BATCHES),
         rules.summary_figures.output,
         rules.attention_summary.output if config["attention"] else [],
+        (
+            expand(rules.faithfulness_figures.output.figures, batch=FIGURE_BATCHES)
+            if config["faithfulness"]
+            else []
+        ),
+        rules.faithfulness_summary.output if config["faithfulness"] else [],

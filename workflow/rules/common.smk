@@ -18,6 +18,7 @@ from bertscope.pipeline.paths import (  # noqa: E402
     ATTENTION,
     CONDUCTANCE,
     EMBEDDINGS,
+    FAITHFULNESS_FIGURES,
     FIGURES,
     INPUTS,
     MODEL_DIR,

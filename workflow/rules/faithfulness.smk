@@ -36,3 +36,53 @@ rule faithfulness:
         random_seeds=config["faithfulness_random_seeds"],
     script:
         step_script("faithfulness")
+
+
+FAITHFULNESS_FIGURE_PARAMS = {
+    **figure_params(),
+    "code": step_code("plot_faithfulness"),
+    "reference": config["faithfulness_reference"],
+    "protect": config["faithfulness_protect"],
+}
+
+
+rule faithfulness_figures:
+    input:
+        curves=table_part("faithfulness_curves"),
+        loo=table_part("loo_agreement"),
+    output:
+        figures=report(
+            directory(FAITHFULNESS_FIGURES),
+            patterns=["{example}/{name}.png"],
+            caption="../report/example_faithfulness.rst",
+            category="{example}",
+        ),
+    log:
+        "results/logs/faithfulness_figures/{batch}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        **FAITHFULNESS_FIGURE_PARAMS,
+        examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
+        figure_formats=config["figure_formats"],
+    script:
+        step_script("plot_faithfulness")
+
+
+rule faithfulness_summary:
+    input:
+        curves=table_parts("faithfulness_curves")["faithfulness_curves"],
+        loo=table_parts("loo_agreement")["loo_agreement"],
+    output:
+        faithfulness_curves=summary_figure(
+            "faithfulness_curves", "summary_faithfulness_curves"
+        ),
+        loo_agreement=summary_figure("loo_agreement", "summary_loo_agreement"),
+    log:
+        "results/logs/faithfulness_summary.log",
+    conda:
+        "../../environment.yml"
+    params:
+        **FAITHFULNESS_FIGURE_PARAMS,
+    script:
+        step_script("plot_faithfulness")

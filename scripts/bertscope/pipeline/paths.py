@@ -19,3 +19,8 @@ SUMMARY = "_summary"
 """The summary figures' folder below ``results/figures``: example ids and batch names start with a letter or digit, so
 it is never a batch's."""
 SUMMARY_FIGURE = "results/figures/" + SUMMARY + "/{stem}.{fmt}"
+
+# Faithfulness (issue 20)
+FAITHFULNESS_FIGURES = "results/figures/_faithfulness/{batch}"
+"""A faithfulness figure job's directory: one folder per figure example of the batch (``{batch}/{example}/``); in
+its own folder (``_faithfulness``, never a batch's name), so that it caches apart from the example figures."""
