@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_auto_steps_reach_the_tolerance_and_keep_the_last_try(model, tensors, ca
     with caplog.at_level(logging.INFO, logger="bertscope"):
         result = until_converged(attribute, 2, 64, tolerance=float(loose) * 1.0001, what="tutorial embeddings")
     assert result.converged and result.steps <= 4 and calls == [step for step, _ in result.history]
-    assert calls[0] == 2 and all(b == 2 * a for a, b in zip(calls, calls[1:], strict=False))
+    assert calls[0] == 2 and all(b == 2 * a for a, b in itertools.pairwise(calls))
     assert "converged at n_steps" in caplog.text
     expected, _ = embedding_lig(model, tensors, result.steps, internal_batch_size=64)
     torch.testing.assert_close(result.attributions, expected)
