@@ -40,3 +40,4 @@ rule all:
             else []
         ),
         rules.faithfulness_summary.output if config["faithfulness"] else [],
+        rules.sanity_summary.output if SANITY_BATCHES else [],

@@ -86,3 +86,55 @@ rule faithfulness_summary:
         **FAITHFULNESS_FIGURE_PARAMS,
     script:
         step_script("plot_faithfulness")
+
+
+# The sanity check (cascading randomisation) for the batches sanity_check covers: figure examples or all.
+SANITY_BATCHES = {
+    "figures": FIGURE_BATCHES,
+    "all": BATCHES,
+    "none": {},
+}[config["sanity_check"]]
+
+
+rule sanity_cascade:
+    input:
+        model=MODEL_DIR,
+        inputs=rules.inputs.output.inputs,
+    output:
+        table=table_part("sanity_cascade"),
+    log:
+        "results/logs/sanity_cascade/{batch}.log",
+    benchmark:
+        "results/benchmarks/sanity_cascade/{batch}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=1,
+    params:
+        code=step_code("sanity_cascade"),
+        examples=lambda wildcards: SANITY_BATCHES[wildcards.batch],
+        n_steps=config["n_steps"],
+        internal_batch_size=config["internal_batch_size"],
+        device=config["device"],
+        procedure=config["procedure"],
+        seed=config["sanity_seed"],
+    script:
+        step_script("sanity_cascade")
+
+
+rule sanity_summary:
+    input:
+        parts=[table_part("sanity_cascade", batch) for batch in SANITY_BATCHES],
+    output:
+        figure=summary_figure("sanity_cascade", "summary_sanity_cascade"),
+    log:
+        "results/logs/sanity_summary.log",
+    conda:
+        "../../environment.yml"
+    params:
+        **figure_params(),
+        code=step_code("plot_sanity"),
+        seed=config["sanity_seed"],
+    script:
+        step_script("plot_sanity")

@@ -45,6 +45,10 @@ word-input conductance, figure examples) | random (the baseline: ``target`` null
     each drop over the k's.
 ``loo_agreement``: example, source, layer, target, tokens, kendall_tau — Kendall's τ-b between the source's
     per-token attribution and the drop of the target's probability when each removable token alone is replaced.
+``sanity_cascade``: example, stage, stage_index, target, spearman, spearman_abs — per cascade stage (original, qa_head,
+    layer_NN from the top down, embeddings; cumulative) and target: the Spearman correlation of the embedding LIG's
+    per-token sums with the original model's, signed and of their absolute values (``sanity_check``; only the
+    batches it covers have a part, and the table is outside ``datasets.json``).
 
 The attribution steps keep, per attribution, what these tables need (:mod:`bertscope.attribution.stored`): the
 per-token sums over the hidden dimension, and for conductance the explained token's vector;
@@ -168,12 +172,24 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "tokens": "int64",
         "kendall_tau": "float64",
     },
+    "sanity_cascade": {
+        "example": "string",
+        "stage": "string",
+        "stage_index": "int64",
+        "target": "string",
+        "spearman": "float64",
+        "spearman_abs": "float64",
+    },
 }
 ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
 """The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
 FAITHFULNESS_TABLES = ("faithfulness_curves", "faithfulness_aopc", "loo_agreement")
 """The tables of the ``faithfulness`` step (``faithfulness: true``)."""
-PART1_TABLES = tuple(table for table in SCHEMAS if table not in (*ATTENTION_TABLES, *FAITHFULNESS_TABLES))
+SANITY_TABLES = ("sanity_cascade",)
+"""The table of the ``sanity_cascade`` step, for the batches ``sanity_check`` covers."""
+PART1_TABLES = tuple(
+    table for table in SCHEMAS if table not in (*ATTENTION_TABLES, *FAITHFULNESS_TABLES, *SANITY_TABLES)
+)
 """The tables of Part 1, written by the ``tables`` step."""
 EXAMPLE_FIGURE_TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions")
 """The tables an example's Part 1 figures read (Part 2's read :data:`ATTENTION_TABLES`)."""
