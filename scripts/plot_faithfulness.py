@@ -19,7 +19,7 @@ def main(smk):
     settings = f"reference: {params.reference} · protect: {params.protect}"
 
     def footer(covers):
-        return figure_footer(params.model, params.n_steps, params.procedure, f"{covers} · {settings}")
+        return figure_footer(params.model, params.n_steps, params.procedure, f"{covers} · {settings}", params.target)
 
     if "figures" not in smk.output.keys():  # noqa: SIM118 (Snakemake's output is a list with names)
         examples = curves["example"].nunique()

@@ -11,7 +11,9 @@ def main(smk):
     rows = pd.concat([pd.read_parquet(path) for path in smk.input.parts], ignore_index=True)
     covers = f"examples: {rows['example'].nunique()} · sanity_seed: {smk.params.seed}"
     draw_cascade(
-        rows, smk.output.figure, figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, covers)
+        rows,
+        smk.output.figure,
+        figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, covers, smk.params.target),
     )
 
 

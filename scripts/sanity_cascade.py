@@ -28,7 +28,8 @@ def main(smk):
         frames.append(rows)
         last = rows[rows["stage_index"] == rows["stage_index"].max()]
         log.info("%s: Spearman at the last stage %s", example, ", ".join(f"{v:.3f}" for v in last["spearman"]))
-    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "sanity_seed": params.seed}
+    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "target": params.target}
+    settings["sanity_seed"] = params.seed
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_table(frame, "sanity_cascade", smk.output.table, table_metadata(smk.input.model, settings))
 

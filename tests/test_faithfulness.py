@@ -172,3 +172,52 @@ def test_rank_correlations_known_values():
     assert spearman(np.arange(5), np.array([1, 3, 2, 5, 4])) == pytest.approx(0.8)
     assert spearman(np.arange(5), -(np.arange(5) ** 3)) == pytest.approx(-1.0)
     assert np.isnan(kendall_tau(np.ones(4), np.arange(4)))
+
+
+def _predicted_positions(model, tensors):
+    from bertscope.models.forward import run_on_input
+
+    with torch.no_grad():
+        output = run_on_input(model, tensors)
+    return torch.tensor([[int(output.start_logits.argmax()), int(output.end_logits.argmax())]])
+
+
+def test_predicted_logit_equals_max_logit_when_the_argmax_never_moves(key_token_model):
+    from bertscope.attribution.part1 import embedding_lig, layer_conductance
+    from bertscope.models.forward import EXPLAINED_POSITIONS
+
+    model, _, tensors, _ = key_token_model
+    fixed = {**tensors, EXPLAINED_POSITIONS: _predicted_positions(model, tensors)}
+    # Along the path the key token's logits lead (at the reference every position ties): the maximum is the logit at
+    # the predicted position all the way.
+    torch.testing.assert_close(embedding_lig(model, fixed, 8, 64), embedding_lig(model, tensors, 8, 64))
+    fixed_conductance = layer_conductance(model, fixed, [1], 8, 64)
+    torch.testing.assert_close(fixed_conductance, layer_conductance(model, tensors, [1], 8, 64))
+
+
+def test_predicted_logit_differs_where_the_argmax_moves(tiny_model_dir, tensors):
+    from bertscope.attribution.part1 import embedding_lig
+    from bertscope.attribution.part2 import attention_conductance
+    from bertscope.models.forward import EXPLAINED_POSITIONS
+    from bertscope.models.loading import load_model
+
+    model = load_model(tiny_model_dir, torch.device("cpu"), attention_weights=True)
+    fixed = {**tensors, EXPLAINED_POSITIONS: _predicted_positions(model, tensors)}
+    max_logit, _ = embedding_lig(model, tensors, 16, 64)
+    predicted, _ = embedding_lig(model, fixed, 16, 64)
+    assert not torch.allclose(max_logit, predicted)
+    outputs, _ = attention_conductance(model, fixed, [1], 8, 64)
+    outputs_max, _ = attention_conductance(model, tensors, [1], 8, 64)
+    assert not torch.allclose(outputs[1], outputs_max[1])
+
+
+def test_with_target_adds_the_predicted_positions_only_for_predicted_logit():
+    from bertscope.attribution.job import with_target
+    from bertscope.models.forward import EXPLAINED_POSITIONS
+
+    tensors = {"input_ids": torch.zeros(1, 5, dtype=torch.long)}
+    record = {"predicted_start": 2, "predicted_end": 4}
+    assert with_target(tensors, record, "max_logit") is tensors
+    assert with_target(tensors, record, "predicted_logit")[EXPLAINED_POSITIONS].tolist() == [[2, 4]]
+    with pytest.raises(Exception, match="'target'"):
+        with_target(tensors, record, "argmax")

@@ -190,4 +190,5 @@ def figure_params():
         "model": config["model"],
         "n_steps": config["n_steps"],
         "procedure": config["procedure"],
+        "target": config["target"],
     }

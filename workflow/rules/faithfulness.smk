@@ -28,6 +28,7 @@ rule faithfulness:
         examples=batch_examples,
         tables=FAITHFULNESS_TABLES,
         device=config["device"],
+        target=config["target"],
         n_steps=config["n_steps"],
         procedure=config["procedure"],
         percent=config["faithfulness_percent"],
@@ -118,6 +119,7 @@ rule sanity_cascade:
         internal_batch_size=config["internal_batch_size"],
         device=config["device"],
         procedure=config["procedure"],
+        target=config["target"],
         seed=config["sanity_seed"],
     script:
         step_script("sanity_cascade")

@@ -138,10 +138,10 @@ def draw_boxes(ax: Axes, groups: Sequence[np.ndarray], positions: Sequence[float
     return [i for i in range(len(groups)) if i not in boxed]
 
 
-def figure_footer(model: str, n_steps: int, procedure: str, covers: str) -> str:
-    """The line that closes every figure and page: model, steps, procedure, and what it covers
-    (``example: tutorial``, ``examples: 120``)."""
-    return f"model: {model} · n_steps: {n_steps} · procedure: {procedure} · {covers}"
+def figure_footer(model: str, n_steps: int, procedure: str, covers: str, target: str = "max_logit") -> str:
+    """The line that closes every figure and page: model, steps, procedure, the explained ``target`` (the setting),
+    and what it covers (``example: tutorial``, ``examples: 120``)."""
+    return f"model: {model} · n_steps: {n_steps} · procedure: {procedure} · target: {target} · {covers}"
 
 
 def new_figure(width: float, height: float) -> tuple[Figure, plt.Axes]:
