@@ -41,7 +41,6 @@ rule faithfulness:
 
 FAITHFULNESS_FIGURE_PARAMS = {
     **figure_params(),
-    "code": step_code("plot_faithfulness"),
     "reference": config["faithfulness_reference"],
     "protect": config["faithfulness_protect"],
 }
@@ -64,6 +63,7 @@ rule faithfulness_figures:
         "../../environment.yml"
     params:
         **FAITHFULNESS_FIGURE_PARAMS,
+        code=step_code("plot_faithfulness"),
         examples=lambda wildcards: FIGURE_BATCHES[wildcards.batch],
         figure_formats=config["figure_formats"],
     script:
@@ -85,6 +85,7 @@ rule faithfulness_summary:
         "../../environment.yml"
     params:
         **FAITHFULNESS_FIGURE_PARAMS,
+        code=step_code("plot_faithfulness"),
     script:
         step_script("plot_faithfulness")
 
