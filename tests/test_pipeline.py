@@ -515,7 +515,10 @@ def test_faithfulness_tables_and_figures_and_what_changing_k_reruns(run_dir, tmp
 
     extra = tmp_path / "k.yaml"
     extra.write_text("faithfulness_percent: [1, 50]\n")
-    planned = dry_run_jobs(run_dir, "--configfile", str(run_dir / "config.yaml"), str(extra))
+    # The n_steps the run last used (another test may have changed it), so that only k differs.
+    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
+    config = ("--configfile", str(run_dir / "config.yaml"), str(extra), "--config", f"n_steps={n_steps}")
+    planned = dry_run_jobs(run_dir, *config)
     # No attribution, table or example figure reruns: the across-batch steps follow the datasets' manifest.
     assert set(planned) == {
         "all",
