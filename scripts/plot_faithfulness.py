@@ -24,7 +24,8 @@ def main(smk):
     if "figures" not in smk.output.keys():  # noqa: SIM118 (Snakemake's output is a list with names)
         examples = curves["example"].nunique()
         outputs = {stem: smk.output[stem] for stem in FIGURES}
-        draw_faithfulness(curves, loo, outputs, footer(f"examples: {examples}"), f"over {examples} examples")
+        covers = f"over {examples} example" + ("" if examples == 1 else "s")
+        draw_faithfulness(curves, loo, outputs, footer(f"examples: {examples}"), covers)
         return
     formats = list(params.figure_formats)
     with atomic_output(smk.output.figures, directory=True) as staging:
