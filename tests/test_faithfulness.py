@@ -221,3 +221,43 @@ def test_with_target_adds_the_predicted_positions_only_for_predicted_logit():
     assert with_target(tensors, record, "predicted_logit")[EXPLAINED_POSITIONS].tolist() == [[2, 4]]
     with pytest.raises(Exception, match="'target'"):
         with_target(tensors, record, "argmax")
+
+
+def test_faithfulness_figures_draw_every_source_in_order(tmp_path):
+    import pandas as pd
+
+    from bertscope.figures.faithfulness import FIGURES, curve_means, draw_faithfulness, loo_labels
+
+    curves = pd.DataFrame(
+        [
+            {"example": e, "source": s, "layer": layer, "target": t, "seed": seed, "measure": m, "percent": k}
+            | {"span_drop": value}
+            for e, value in (("a", 0.2), ("b", 0.4))
+            for s, layer, t, seed in (
+                ("embeddings", None, "start", None),
+                ("layer", 2, "end", None),
+                ("random", None, None, 0),
+            )
+            for m in ("comprehensiveness", "sufficiency")
+            for k in (1, 50)
+        ]
+    )
+    means = curve_means(curves)
+    assert (
+        means[(means["source"] == "embeddings") & (means["percent"] == 1)]["span_drop"].tolist()
+        == [pytest.approx(0.3)] * 2
+    )
+    assert set(means["examples"]) == {2}
+    loo = pd.DataFrame(
+        {
+            "example": "a",
+            "source": ["word_input_layer", "layer", "layer", "embeddings"],
+            "layer": pd.array([1, 2, 1, None], dtype="Int64"),
+            "target": "start",
+            "kendall_tau": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    assert loo_labels(loo) == [("embeddings", None), ("layer", 1), ("layer", 2), ("word_input_layer", 1)]
+    outputs = {stem: [tmp_path / f"{stem}.png"] for stem in FIGURES}
+    draw_faithfulness(curves, loo, outputs, "footer", "over 2 examples")
+    assert all(path[0].stat().st_size > 0 for path in outputs.values())
