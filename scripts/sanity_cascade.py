@@ -17,6 +17,11 @@ log = logging.getLogger("bertscope")
 
 def main(smk):
     params = smk.params
+    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "target": params.target}
+    metadata = table_metadata(smk.input.model, {**settings, "sanity_seed": params.seed})
+    if not params.examples:  # a batch without examples to check: its empty part, no model loaded
+        write_table(pd.DataFrame(), "sanity_cascade", smk.output.table, metadata)
+        return
     model, _, examples = attribution_job(smk)
 
     def attribute(stage_model, tensors):
@@ -28,10 +33,7 @@ def main(smk):
         frames.append(rows)
         last = rows[rows["stage_index"] == rows["stage_index"].max()]
         log.info("%s: Spearman at the last stage %s", example, ", ".join(f"{v:.3f}" for v in last["spearman"]))
-    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "target": params.target}
-    settings["sanity_seed"] = params.seed
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    write_table(frame, "sanity_cascade", smk.output.table, table_metadata(smk.input.model, settings))
+    write_table(pd.concat(frames, ignore_index=True), "sanity_cascade", smk.output.table, metadata)
 
 
 if __name__ == "__main__":

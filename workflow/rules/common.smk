@@ -93,7 +93,9 @@ try:
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
-TABLES = tables_of_run(config["attention"], config["faithfulness"])
+TABLES = tables_of_run(
+    config["attention"], config["faithfulness"], config["sanity_check"] != "none"
+)
 
 
 wildcard_constraints:

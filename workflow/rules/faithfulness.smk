@@ -90,7 +90,8 @@ rule faithfulness_summary:
         step_script("plot_faithfulness")
 
 
-# The sanity check (cascading randomisation) for the batches sanity_check covers: figure examples or all.
+# The sanity check (cascading randomisation) for the examples sanity_check covers: figure examples or all. Every
+# batch has a part of its table (empty without such examples, written without loading the model).
 SANITY_BATCHES = {
     "figures": FIGURE_BATCHES,
     "all": BATCHES,
@@ -115,7 +116,7 @@ rule sanity_cascade:
         gpu=1,
     params:
         code=step_code("sanity_cascade"),
-        examples=lambda wildcards: SANITY_BATCHES[wildcards.batch],
+        examples=lambda wildcards: SANITY_BATCHES.get(wildcards.batch, []),
         n_steps=config["n_steps"],
         internal_batch_size=config["internal_batch_size"],
         device=config["device"],

@@ -47,8 +47,8 @@ word-input conductance, figure examples) | random (the baseline: ``target`` null
     per-token attribution and the drop of the target's probability when each removable token alone is replaced.
 ``sanity_cascade``: example, stage, stage_index, target, spearman, spearman_abs — per cascade stage (original, qa_head,
     layer_NN from the top down, embeddings; cumulative) and target: the Spearman correlation of the embedding LIG's
-    per-token sums with the original model's, signed and of their absolute values (``sanity_check``; only the
-    batches it covers have a part, and the table is outside ``datasets.json``).
+    per-token sums with the original model's, signed and of their absolute values (for the examples of
+    ``sanity_check``; a batch without any has an empty part).
 
 The attribution steps keep, per attribution, what these tables need (:mod:`bertscope.attribution.stored`): the
 per-token sums over the hidden dimension, and for conductance the explained token's vector;
@@ -197,10 +197,11 @@ SUMMARY_TABLES = ("token_attributions", "layer_summary", "convergence_deltas", "
 """The tables the summary figures read."""
 
 
-def tables_of_run(attention: bool, faithfulness: bool = False) -> list[str]:
+def tables_of_run(attention: bool, faithfulness: bool = False, sanity: bool = False) -> list[str]:
     """Every table a run writes: Part 1's, Part 2's with ``attention``, the faithfulness tables with
-    ``faithfulness``."""
-    return [*PART1_TABLES, *(ATTENTION_TABLES if attention else ()), *(FAITHFULNESS_TABLES if faithfulness else ())]
+    ``faithfulness``, the sanity cascade's with ``sanity``."""
+    optional = (*(FAITHFULNESS_TABLES if faithfulness else ()), *(SANITY_TABLES if sanity else ()))
+    return [*PART1_TABLES, *(ATTENTION_TABLES if attention else ()), *optional]
 
 
 def example_figure_tables(attention: bool) -> list[str]:
