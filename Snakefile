@@ -19,6 +19,7 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/faithfulness.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/outcomes.smk"
@@ -35,3 +36,10 @@ rule all:
         rules.summary_figures.output,
         rules.outcome_summary.output,
         rules.attention_summary.output if config["attention"] else [],
+        (
+            expand(rules.faithfulness_figures.output.figures, batch=FIGURE_BATCHES)
+            if config["faithfulness"]
+            else []
+        ),
+        rules.faithfulness_summary.output if config["faithfulness"] else [],
+        rules.sanity_summary.output if SANITY_BATCHES else [],

@@ -11,7 +11,8 @@ log = logging.getLogger("bertscope")
 
 def main(smk):
     means, examples = mean_conductance_by_head(smk.input.attention_heads)
-    footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"examples: {examples}")
+    covers = f"examples: {examples}"
+    footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, covers, smk.params.target)
     draw_head_summary(means, examples, footer, smk.output.figure)
     log.info("%d layers × %d heads over %d examples", *means.index.levshape, examples)
 

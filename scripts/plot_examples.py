@@ -34,7 +34,9 @@ def main(smk):
     examples = list(smk.params.examples)
     with atomic_output(smk.output.figures, directory=True) as staging:
         for number, example in enumerate(examples, 1):
-            footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"example: {example}")
+            footer = figure_footer(
+                smk.params.model, smk.params.n_steps, smk.params.procedure, f"example: {example}", smk.params.target
+            )
             frames = example_rows(parts, example, paths)
             draw_example(
                 {table: frames[table] for table in EXAMPLE_FIGURE_TABLES},

@@ -7,7 +7,7 @@ from bertscope.pipeline.step import run_step
 
 def main(smk):
     datasets = dict(zip(smk.params.tables, smk.params.datasets, strict=True))
-    draw_summary(datasets, smk.output, smk.params.model, smk.params.n_steps, smk.params.procedure)
+    draw_summary(datasets, smk.output, smk.params.model, smk.params.n_steps, smk.params.procedure, smk.params.target)
 
 
 if __name__ == "__main__":

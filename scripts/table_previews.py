@@ -24,6 +24,7 @@ def preview(table: str, dataset: str, rows: int, max_rows: int, footer: str) -> 
 def main(smk):
     manifest = json.loads(Path(smk.input.manifest).read_text(encoding="utf-8"))
     footer = f"model: {smk.params.model} · n_steps: {smk.params.n_steps} · procedure: {smk.params.procedure}"
+    footer += f" · target: {smk.params.target}"
     for table, preview_path in zip(smk.params.tables, smk.output.previews, strict=True):
         entry = manifest[table]
         write_text(preview_path, preview(table, entry["dataset"], entry["rows"], smk.params.max_rows, footer))

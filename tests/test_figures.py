@@ -140,6 +140,7 @@ def run(tables: dict[str, Path], directory: Path, examples=(EXAMPLE, OTHER), for
             model="tiny-bert",
             n_steps=7,
             procedure="tutorial",
+            target="max_logit",
             figure_formats=list(formats),
             attention=False,
         ),
@@ -177,7 +178,10 @@ def test_writes_exactly_its_outputs_one_folder_per_example(tables, tmp_path):
             elif path.suffix == ".html":
                 text = data.decode("utf-8")
                 assert text.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in text
-                assert f"model: tiny-bert · n_steps: 7 · procedure: tutorial · example: {example}" in text, path
+                assert (
+                    f"model: tiny-bert · n_steps: 7 · procedure: tutorial · target: max_logit · example: {example}"
+                    in text
+                ), path
 
 
 def test_only_the_chosen_examples_are_drawn_in_the_chosen_formats(tables, tmp_path):

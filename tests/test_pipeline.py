@@ -220,6 +220,11 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tm
         "attention": 1,
         "tables": 1,
         "attention_tables": 1,
+        "faithfulness": 1,
+        "faithfulness_figures": 1,
+        "faithfulness_summary": 1,
+        "sanity_cascade": 1,
+        "sanity_summary": 1,
         "table_datasets": 1,
         "example_figures": 1,
         "summary_figures": 1,
@@ -545,3 +550,43 @@ def test_attention_can_be_switched_off_and_its_layer_moved_rerunning_only_part2(
     completed = snakemake(run_dir, "-n", "--config", "attention_layer=4")
     assert completed.returncode != 0
     assert "attention_layer': 4, but the model has 3 encoder layers" in completed.stdout + completed.stderr
+
+
+def test_faithfulness_tables_and_figures_and_what_changing_k_reruns(run_dir, tmp_path):
+    from bertscope.figures.faithfulness import FIGURES as FAITHFULNESS_FIGURES
+
+    aopc = read_table(run_dir, "faithfulness_aopc")
+    random = aopc[aopc["source"] == "random"]
+    assert sorted(random["seed"].unique()) == [0, 1, 2] and random["target"].isna().all()
+    assert set(aopc["measure"]) == {"comprehensiveness", "sufficiency"}
+    layers = aopc[aopc["source"] == "layer"]
+    assert sorted(layers["layer"].unique()) == [1, 2, 3]
+    assert table_metadata(run_dir, "faithfulness_curves")[b"bertscope.faithfulness_reference"] == b"pad"
+    for example in ("tutorial", "repeated"):
+        folder = run_dir / "results" / "figures" / "_faithfulness" / BATCH / example
+        assert sorted(path.name for path in folder.iterdir()) == sorted(
+            f"{stem}.{ext}" for stem in FAITHFULNESS_FIGURES for ext in ("png", "pdf")
+        )
+    summary = run_dir / "results" / "figures" / "_summary"
+    for stem in (*FAITHFULNESS_FIGURES, "sanity_cascade"):
+        assert (summary / f"{stem}.png").stat().st_size > 0
+    cascade = read_table(run_dir, "sanity_cascade")
+    assert cascade.groupby("example")["stage"].nunique().tolist() == [6, 6]  # original, head, 3 layers, embeddings
+
+    extra = tmp_path / "k.yaml"
+    extra.write_text("faithfulness_percent: [1, 50]\n")
+    # The n_steps the run last used (another test may have changed it), so that only k differs.
+    n_steps = table_metadata(run_dir, "predictions")[b"bertscope.n_steps"].decode()
+    config = ("--configfile", str(run_dir / "config.yaml"), str(extra), "--config", f"n_steps={n_steps}")
+    planned = dry_run_jobs(run_dir, *config)
+    # No attribution, table or example figure reruns: the across-batch steps follow the datasets' manifest.
+    assert set(planned) == {
+        "all",
+        "faithfulness",
+        "faithfulness_figures",
+        "faithfulness_summary",
+        "table_datasets",
+        "table_previews",
+        "summary_figures",
+        "provenance",
+    }

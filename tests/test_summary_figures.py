@@ -122,6 +122,7 @@ def run(tables: dict[str, Path], directory: Path) -> dict:
             model="tiny-bert",
             n_steps=7,
             procedure="tutorial",
+            target="max_logit",
             tables=list(tables),
             datasets=[str(path) for path in tables.values()],
         ),
@@ -152,7 +153,10 @@ def test_writes_exactly_its_outputs(which, request, tmp_path):
         else:
             text = data.decode("utf-8")
             assert text.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in text
-            assert f"model: tiny-bert · n_steps: 7 · procedure: tutorial · examples: {examples}" in text
+            assert (
+                f"model: tiny-bert · n_steps: 7 · procedure: tutorial · target: max_logit · examples: {examples}"
+                in text
+            )
 
 
 def test_token_categories_follow_the_input_layout():
@@ -350,7 +354,10 @@ def test_staging_files_in_a_dataset_are_not_parts(tmp_path):
     _, examples = mean_layer_attribution_of_dataset(paths["token_attributions"], pd.read_parquet(paths["predictions"]))
     assert examples == len(EXAMPLES)
     output = run(paths, tmp_path / "figures")
-    assert "model: tiny-bert · n_steps: 7 · procedure: tutorial · examples: 3" in output["summary_html"].read_text()
+    assert (
+        "model: tiny-bert · n_steps: 7 · procedure: tutorial · target: max_logit · examples: 3"
+        in output["summary_html"].read_text()
+    )
 
 
 def test_dataset_without_parts_is_a_table_error(tmp_path):

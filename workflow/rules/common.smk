@@ -18,6 +18,7 @@ from bertscope.pipeline.paths import (  # noqa: E402
     ATTENTION,
     CONDUCTANCE,
     EMBEDDINGS,
+    FAITHFULNESS_FIGURES,
     FIGURES,
     INPUTS,
     MODEL_DIR,
@@ -40,6 +41,7 @@ from bertscope.pipeline.plan import (  # noqa: E402
 )
 from bertscope.tables.schemas import (  # noqa: E402
     ATTENTION_TABLES,
+    FAITHFULNESS_TABLES,
     PART1_TABLES,
     SUMMARY_TABLES,
     example_figure_tables,
@@ -91,7 +93,9 @@ try:
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
-TABLES = tables_of_run(config["attention"])
+TABLES = tables_of_run(
+    config["attention"], config["faithfulness"], config["sanity_check"] != "none"
+)
 
 
 wildcard_constraints:
@@ -188,4 +192,5 @@ def figure_params():
         "model": config["model"],
         "n_steps": config["n_steps"],
         "procedure": config["procedure"],
+        "target": config["target"],
     }

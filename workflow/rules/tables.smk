@@ -17,6 +17,7 @@ rule tables:
         code=step_code("build_tables"),
         examples=batch_examples,
         tables=PART1_TABLES,
+        target=config["target"],
         n_steps=config["n_steps"],
         procedure=config["procedure"],
     script:

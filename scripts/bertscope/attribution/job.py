@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import torch
+
 from bertscope.attribution.stored import layer_key, stored_summary
+from bertscope.models.forward import EXPLAINED_POSITIONS
 from bertscope.models.loading import configure_torch, load_model, resolve_device
+from bertscope.pipeline.schema import check_allowed
 from bertscope.pipeline.tensor_io import BatchFile
 
 log = logging.getLogger("bertscope")
@@ -35,9 +39,30 @@ def attribution_job(smk, attention_weights: bool = False):
         """The batch's examples, one at a time, each logged before it is computed."""
         for number, example in enumerate(examples, 1):
             log.info("example %d of %d: %s", number, len(examples), example)
-            yield example, inputs.tensors(example), inputs.records[example]
+            tensors, record = inputs.tensors(example), inputs.records[example]
+            yield example, with_target(tensors, record, smk.params.target), record
 
     return model, str(device), each_example()
+
+
+def with_target(tensors: dict, record: dict, target: str) -> dict:
+    """The example's tensors with the explained positions of ``target: predicted_logit`` (the start and end the
+    model predicts on the real input, fixed along the path); unchanged for ``max_logit`` (the tutorial's).
+
+    Args:
+        tensors: the example's input tensors, (1, L) each.
+        record: its inputs record (``predicted_start``, ``predicted_end``).
+        target: the ``target`` setting.
+
+    Returns:
+        ``tensors``, with :data:`~bertscope.models.forward.EXPLAINED_POSITIONS` (1, 2) long for ``predicted_logit``.
+    """
+    check_allowed("target", target)
+    if target == "max_logit":
+        return tensors
+    device = tensors["input_ids"].device
+    positions = torch.tensor([[record["predicted_start"], record["predicted_end"]]], dtype=torch.long, device=device)
+    return {**tensors, EXPLAINED_POSITIONS: positions}
 
 
 def attribution_record(smk, source: str, device: str, **extra) -> dict:
@@ -53,7 +78,8 @@ def attribution_record(smk, source: str, device: str, **extra) -> dict:
         A JSON-able dict.
     """
     params = smk.params
-    return {"source": source, "n_steps": params.n_steps, "device": device, "procedure": params.procedure, **extra}
+    record = {"source": source, "n_steps": params.n_steps, "device": device, "procedure": params.procedure}
+    return {**record, "target": params.target, **extra}
 
 
 def kept_tensors(attribution, delta, explained, storage: str, prefix: str = "") -> dict:

@@ -19,7 +19,12 @@ from bertscope.attribution.captum_extensions import (
     MultiLayerConductance,
     SharedPassLayerIntegratedGradients,
 )
-from bertscope.models.forward import forward_from_embedding_output, forward_from_embeddings, forward_from_ids
+from bertscope.models.forward import (
+    forward_from_embedding_output,
+    forward_from_embeddings,
+    forward_from_ids,
+    target_positions,
+)
 from bertscope.pipeline.schema import check_allowed, default
 
 DEFAULT_BATCH = default("internal_batch_size")
@@ -80,6 +85,7 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAUL
             per_target(tensors["token_type_ids"]),
             per_target(tensors["position_ids"]),
             per_target(tensors["attention_mask"]),
+            *target_positions(tensors),
         ),
         target=TARGET_COLUMNS,
         n_steps=n_steps,
@@ -106,7 +112,7 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEF
         baselines=tuple(
             per_target(tensors[name]) for name in ("ref_input_ids", "ref_token_type_ids", "ref_position_ids")
         ),
-        additional_forward_args=(per_target(tensors["attention_mask"]),),
+        additional_forward_args=(per_target(tensors["attention_mask"]), *target_positions(tensors)),
         target=TARGET_COLUMNS,
         n_steps=n_steps,
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
@@ -143,11 +149,11 @@ def conductance_differences(n_steps: int, procedure: str) -> int:
     return n_steps if procedure == "tutorial" else n_steps - 1
 
 
-def _output_difference(forward, inputs, baselines, mask) -> torch.Tensor:
+def _output_difference(forward, inputs, baselines, mask, *positions) -> torch.Tensor:
     """F(input) − F(reference) per target, (2,)."""
     with torch.no_grad():
         rows = torch.arange(len(TARGETS))
-        return forward(inputs, mask)[rows, rows] - forward(baselines, mask)[rows, rows]
+        return forward(inputs, mask, *positions)[rows, rows] - forward(baselines, mask, *positions)[rows, rows]
 
 
 def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure, integrate_inputs=False):
@@ -163,12 +169,13 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
     results = conductance.attribute(
         inputs=inputs,
         baselines=baselines,
-        additional_forward_args=(mask,),
+        additional_forward_args=(mask, *target_positions(tensors)),
         target=TARGET_COLUMNS,
         n_steps=conductance_differences(n_steps, procedure),
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
     )
-    return results, (inputs, baselines), _output_difference(forward, inputs, baselines, mask)
+    difference = _output_difference(forward, inputs, baselines, mask, *target_positions(tensors))
+    return results, (inputs, baselines), difference
 
 
 def _per_layer(layers, attributions, difference):

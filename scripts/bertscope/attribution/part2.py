@@ -19,7 +19,7 @@ import torch
 from bertscope.attribution.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target
 from bertscope.attribution.stored import layer_key, token_sums
-from bertscope.models.forward import forward_from_word_embeddings, run_on_input
+from bertscope.models.forward import forward_from_word_embeddings, run_on_input, target_positions
 
 
 @torch.no_grad()
@@ -44,8 +44,9 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
     results = conductance.attribute(
         inputs=per_target(inputs),
         baselines=per_target(baselines),
-        additional_forward_args=tuple(
-            per_target(tensors[name]) for name in ("token_type_ids", "position_ids", "attention_mask")
+        additional_forward_args=(
+            *(per_target(tensors[name]) for name in ("token_type_ids", "position_ids", "attention_mask")),
+            *target_positions(tensors),
         ),
         target=TARGET_COLUMNS,
         n_steps=n_steps,

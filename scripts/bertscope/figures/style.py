@@ -207,7 +207,7 @@ def draw_boxes(ax: Axes, groups: Sequence[np.ndarray], positions: Sequence[float
     return [i for i in range(len(groups)) if i not in boxed]
 
 
-def figure_footer(model: str, n_steps: int, procedure: str, covers: str) -> str:
+def figure_footer(model: str, n_steps: int, procedure: str, covers: str, target: str = "max_logit") -> str:
     """The line that closes every figure and page.
 
     Args:
@@ -215,11 +215,12 @@ def figure_footer(model: str, n_steps: int, procedure: str, covers: str) -> str:
         n_steps: the attributions' path points.
         procedure: ``tutorial`` or ``corrected``.
         covers: what it covers (``example: tutorial``, ``examples: 120``).
+        target: the explained quantity (the ``target`` setting).
 
     Returns:
         The footer text.
     """
-    return f"model: {model} · n_steps: {n_steps} · procedure: {procedure} · {covers}"
+    return f"model: {model} · n_steps: {n_steps} · procedure: {procedure} · target: {target} · {covers}"
 
 
 def new_figure(width: float, height: float) -> tuple[Figure, plt.Axes]:

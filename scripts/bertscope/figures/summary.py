@@ -327,21 +327,23 @@ def read_dataset(dataset: str, table: str, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def draw_summary(datasets: dict[str, str], outputs, model: str, n_steps: int, procedure: str) -> None:
+def draw_summary(
+    datasets: dict[str, str], outputs, model: str, n_steps: int, procedure: str, target: str = "max_logit"
+) -> None:
     """Every summary figure and the examples page, from the table datasets.
 
     Args:
         datasets: the dataset directory of each table in :data:`~bertscope.tables.schemas.SUMMARY_TABLES`, by name.
         outputs: the output paths by name (Snakemake's ``output``): ``mean_layer_attribution``,
             ``entropy_by_layer``, ``convergence_deltas`` (each a list of paths, one per format) and ``summary_html``.
-        model, n_steps, procedure: what the footer says made the numbers.
+        model, n_steps, procedure, target: what the footer says made the numbers.
     """
     predictions = read_dataset(datasets["predictions"], "predictions", list(HTML_SOURCE_COLUMNS))
     summary = read_dataset(datasets["layer_summary"], "layer_summary", ["example", "target", "layer", "entropy"])
     deltas = read_dataset(
         datasets["convergence_deltas"], "convergence_deltas", ["example", "target", "source", "layer", "delta"]
     )
-    line = figure_footer(model, n_steps, procedure, f"examples: {predictions['example'].nunique()}")
+    line = figure_footer(model, n_steps, procedure, f"examples: {predictions['example'].nunique()}", target)
     figures = {
         "mean_layer_attribution": lambda: mean_layer_heatmap(
             *mean_layer_attribution_of_dataset(datasets["token_attributions"], predictions)

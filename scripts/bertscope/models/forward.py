@@ -40,32 +40,51 @@ def run_on_input(model, tensors: dict, **options):
     )
 
 
-def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None):
+def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, positions=None):
     output = model(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
-    return explained_logits(output, attention_mask)
+    return explained_logits(output, attention_mask, positions)
 
 
-def _forward_from_embeddings(model, inputs_embeds, attention_mask=None):
-    return explained_logits(model(inputs_embeds=inputs_embeds, attention_mask=attention_mask), attention_mask)
+def _forward_from_embeddings(model, inputs_embeds, attention_mask=None, positions=None):
+    return explained_logits(
+        model(inputs_embeds=inputs_embeds, attention_mask=attention_mask), attention_mask, positions
+    )
 
 
-def _forward_from_word_embeddings(model, word_embeddings, token_type_ids, position_ids, attention_mask=None):
+def _forward_from_word_embeddings(
+    model, word_embeddings, token_type_ids, position_ids, attention_mask=None, positions=None
+):
     output = model(
         inputs_embeds=word_embeddings,
         token_type_ids=token_type_ids,
         position_ids=position_ids,
         attention_mask=attention_mask,
     )
-    return explained_logits(output, attention_mask)
+    return explained_logits(output, attention_mask, positions)
 
 
-def _forward_from_embedding_output(model, embedding_output, attention_mask=None):
+def _forward_from_embedding_output(model, embedding_output, attention_mask=None, positions=None):
     hook = model.bert.embeddings.register_forward_hook(lambda module, inputs, output: embedding_output)
     try:
         placeholder_ids = torch.zeros(embedding_output.shape[:2], dtype=torch.long, device=embedding_output.device)
-        return explained_logits(model(placeholder_ids, attention_mask=attention_mask), attention_mask)
+        return explained_logits(model(placeholder_ids, attention_mask=attention_mask), attention_mask, positions)
     finally:
         hook.remove()
+
+
+EXPLAINED_POSITIONS = "explained_positions"
+"""The key of an example's tensors holding (1, 2) long start and end positions with ``target: predicted_logit``: the
+forward functions then explain the logits at those positions (``positions`` of :func:`explained_logits`), passed
+as their last argument; without it, the tutorial's largest logits."""
+
+
+def target_positions(tensors: dict) -> tuple:
+    """The extra forward argument of ``target: predicted_logit``: ``(positions,)`` repeated once per target row,
+    or ``()`` for ``max_logit`` (no :data:`EXPLAINED_POSITIONS` in ``tensors``)."""
+    if EXPLAINED_POSITIONS not in tensors:
+        return ()
+    positions = tensors[EXPLAINED_POSITIONS]
+    return (positions.expand(2, *positions.shape[1:]).contiguous(),)
 
 
 def forward_from_ids(model):

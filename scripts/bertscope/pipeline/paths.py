@@ -25,3 +25,8 @@ SCORES = "results/scores.json"
 """The SQuAD v2.0 scores of the scored predictions, as the official script prints them."""
 OUTCOME_SHARES = "results/summaries/outcome_shares.parquet"
 """The mean share of |attribution| per region, by outcome (:data:`bertscope.tables.schemas.OUTCOME_SCHEMAS`)."""
+
+# Faithfulness (issue 20)
+FAITHFULNESS_FIGURES = "results/figures/_faithfulness/{batch}"
+"""A faithfulness figure job's directory: one folder per figure example of the batch (``{batch}/{example}/``); in
+its own folder (``_faithfulness``, never a batch's name), so that it caches apart from the example figures."""

@@ -43,6 +43,24 @@ Part 2 (``attention: true``; :mod:`bertscope.attribution.part2`):
 ``word_input_conductance``: example, target, layer, token_index, token, attribution — Part 2's conductance of
     each layer's output with the word embeddings as input, summarised as in Part 1, figure examples.
 
+Faithfulness (``faithfulness: true``; :mod:`bertscope.evaluation.faithfulness`), every example; ``source`` is
+embeddings | word | token_type | position | layer (conductance, ``layer`` 1-based) | word_input_layer (Part 2's
+word-input conductance, figure examples) | random (the baseline: ``target`` null, ``seed`` set; null otherwise);
+``target`` is the target whose ranking was perturbed:
+
+``faithfulness_curves``: example, source, layer, target, seed, measure, percent, tokens_replaced, start_drop,
+    end_drop, span_drop, exact_match, token_f1 — per ranking, measure (comprehensiveness | sufficiency) and k
+    (``percent`` of the removable tokens): the drop of the start, end and span probability at the original
+    predicted positions, and the perturbed input's prediction against the original one (exact match, token F1).
+``faithfulness_aopc``: example, source, layer, target, seed, measure, aopc_start, aopc_end, aopc_span — the mean of
+    each drop over the k's.
+``loo_agreement``: example, source, layer, target, tokens, kendall_tau — Kendall's τ-b between the source's
+    per-token attribution and the drop of the target's probability when each removable token alone is replaced.
+``sanity_cascade``: example, stage, stage_index, target, spearman, spearman_abs — per cascade stage (original, qa_head,
+    layer_NN from the top down, embeddings; cumulative) and target: the Spearman correlation of the embedding LIG's
+    per-token sums with the original model's, signed and of their absolute values (for the examples of
+    ``sanity_check``; a batch without any has an empty part).
+
 The attribution steps keep, per attribution, what these tables need (:mod:`bertscope.attribution.stored`): the
 per-token sums over the hidden dimension, and for conductance the explained token's vector;
 ``attribution_storage: full`` keeps the whole tensor as well.
@@ -146,6 +164,49 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "token": "string",
         "attribution": "float64",
     },
+    # Faithfulness (issue 20)
+    "faithfulness_curves": {
+        "example": "string",
+        "source": "string",
+        "layer": "Int64",
+        "target": "string",
+        "seed": "Int64",
+        "measure": "string",
+        "percent": "float64",
+        "tokens_replaced": "int64",
+        "start_drop": "float64",
+        "end_drop": "float64",
+        "span_drop": "float64",
+        "exact_match": "bool",
+        "token_f1": "float64",
+    },
+    "faithfulness_aopc": {
+        "example": "string",
+        "source": "string",
+        "layer": "Int64",
+        "target": "string",
+        "seed": "Int64",
+        "measure": "string",
+        "aopc_start": "float64",
+        "aopc_end": "float64",
+        "aopc_span": "float64",
+    },
+    "loo_agreement": {
+        "example": "string",
+        "source": "string",
+        "layer": "Int64",
+        "target": "string",
+        "tokens": "int64",
+        "kendall_tau": "float64",
+    },
+    "sanity_cascade": {
+        "example": "string",
+        "stage": "string",
+        "stage_index": "int64",
+        "target": "string",
+        "spearman": "float64",
+        "spearman_abs": "float64",
+    },
 }
 # Summaries across the data set by outcome (issue 19): one Parquet file each, written by the outcome_summary step.
 OUTCOME_SCHEMAS: dict[str, dict[str, str]] = {
@@ -168,7 +229,13 @@ summed |attribution| on the region's tokens, ``delta``: that mean minus the mean
 
 ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
 """The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
-PART1_TABLES = tuple(table for table in SCHEMAS if table not in ATTENTION_TABLES)
+FAITHFULNESS_TABLES = ("faithfulness_curves", "faithfulness_aopc", "loo_agreement")
+"""The tables of the ``faithfulness`` step (``faithfulness: true``)."""
+SANITY_TABLES = ("sanity_cascade",)
+"""The table of the ``sanity_cascade`` step, for the batches ``sanity_check`` covers."""
+PART1_TABLES = tuple(
+    table for table in SCHEMAS if table not in (*ATTENTION_TABLES, *FAITHFULNESS_TABLES, *SANITY_TABLES)
+)
 """The tables of Part 1, written by the ``tables`` step."""
 EXAMPLE_FIGURE_TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions")
 """The tables an example's Part 1 figures read (Part 2's read :data:`ATTENTION_TABLES`)."""
@@ -176,16 +243,20 @@ SUMMARY_TABLES = ("token_attributions", "layer_summary", "convergence_deltas", "
 """The tables the summary figures read."""
 
 
-def tables_of_run(attention: bool) -> list[str]:
+def tables_of_run(attention: bool, faithfulness: bool = False, sanity: bool = False) -> list[str]:
     """Every table a run writes.
 
     Args:
         attention: the ``attention`` setting (Part 2 on).
+        faithfulness: the ``faithfulness`` setting.
+        sanity: whether any example gets the sanity cascade (``sanity_check``).
 
     Returns:
-        Part 1's table names, then Part 2's with ``attention``.
+        Part 1's table names, then Part 2's with ``attention``, the faithfulness tables with ``faithfulness``, the
+        sanity cascade's with ``sanity``.
     """
-    return [*PART1_TABLES, *(ATTENTION_TABLES if attention else ())]
+    optional = (*(FAITHFULNESS_TABLES if faithfulness else ()), *(SANITY_TABLES if sanity else ()))
+    return [*PART1_TABLES, *(ATTENTION_TABLES if attention else ()), *optional]
 
 
 def example_figure_tables(attention: bool) -> list[str]:

@@ -1,0 +1,40 @@
+"""The cascading randomisation sanity check of the embedding LIG for the batch's chosen examples
+(bertscope.evaluation.sanity): one part of the sanity_cascade table."""
+
+import logging
+
+import pandas as pd
+
+from bertscope.attribution.job import attribution_job
+from bertscope.attribution.part1 import embedding_lig
+from bertscope.evaluation.sanity import cascade
+from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.step import run_step
+from bertscope.tables.io import write_table
+
+log = logging.getLogger("bertscope")
+
+
+def main(smk):
+    params = smk.params
+    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "target": params.target}
+    metadata = table_metadata(smk.input.model, {**settings, "sanity_seed": params.seed})
+    if not params.examples:  # a batch without examples to check: its empty part, no model loaded
+        write_table(pd.DataFrame(), "sanity_cascade", smk.output.table, metadata)
+        return
+    model, _, examples = attribution_job(smk)
+
+    def attribute(stage_model, tensors):
+        return embedding_lig(stage_model, tensors, params.n_steps, params.internal_batch_size)
+
+    frames = []
+    for example, tensors, _ in examples:
+        rows = pd.DataFrame(cascade(model, tensors, attribute, params.seed)).assign(example=example)
+        frames.append(rows)
+        last = rows[rows["stage_index"] == rows["stage_index"].max()]
+        log.info("%s: Spearman at the last stage %s", example, ", ".join(f"{v:.3f}" for v in last["spearman"]))
+    write_table(pd.concat(frames, ignore_index=True), "sanity_cascade", smk.output.table, metadata)
+
+
+if __name__ == "__main__":
+    run_step(main, globals())
