@@ -18,9 +18,11 @@ def main(smk):
     predictions = read_dataset(datasets["predictions"], "predictions", [*SPAN_COLUMNS, "exact", "f1"])
     write_text(smk.output.scores, json.dumps(scores_of_predictions(predictions), indent=2) + "\n")
     table = outcome_shares(region_shares_of_dataset(datasets["token_attributions"], predictions), predictions)
-    metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure})
+    settings = {name: smk.params[name] for name in ("n_steps", "procedure", "target")}
+    metadata = table_metadata(smk.input.model, settings)
     write_table(table, "outcome_shares", smk.output.outcome_shares, metadata)
-    footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, f"examples: {len(predictions)}")
+    covers = f"examples: {len(predictions)}"
+    footer = figure_footer(smk.params.model, smk.params.n_steps, smk.params.procedure, covers, smk.params.target)
     draw_outcome_figures(table, smk.output, footer)
 
 
