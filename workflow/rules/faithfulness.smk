@@ -59,6 +59,8 @@ rule faithfulness_figures:
         ),
     log:
         "results/logs/faithfulness_figures/{batch}.log",
+    benchmark:
+        "results/benchmarks/faithfulness_figures/{batch}.tsv"
     conda:
         "../../environment.yml"
     params:
@@ -81,6 +83,8 @@ rule faithfulness_summary:
         loo_agreement=summary_figure("loo_agreement", "summary_loo_agreement"),
     log:
         "results/logs/faithfulness_summary.log",
+    benchmark:
+        "results/benchmarks/faithfulness_summary.tsv"
     conda:
         "../../environment.yml"
     params:
@@ -134,6 +138,8 @@ rule sanity_summary:
         figure=summary_figure("sanity_cascade", "summary_sanity_cascade"),
     log:
         "results/logs/sanity_summary.log",
+    benchmark:
+        "results/benchmarks/sanity_summary.tsv"
     conda:
         "../../environment.yml"
     params:
