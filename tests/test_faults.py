@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 
 import pandas as pd
 import pytest
 from conftest import TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, write_config
 
+from bertscope.pipeline.config import config_file_problem
 from bertscope.tables.schemas import SCHEMAS
 
 BATCH = "tutorial"
@@ -187,3 +189,31 @@ def test_a_damaged_intermediate_never_reaches_a_table(finished_run, tmp_path, in
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for table, frame in original.items():
         pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+
+
+# --- hostile config files ---------------------------------------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_at_once_with_its_file_and_line(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "examples_per_job: 2\n"
+        + "\n".join(f"x{level}: &x{level} [{', '.join([f'*x{level - 1}'] * 9)}]" for level in range(1, 10)).replace(
+            "*x0", "q"
+        )
+        + "\n"
+    )
+    started = time.perf_counter()
+    problem = config_file_problem(bomb)
+    assert time.perf_counter() - started < 1
+    assert problem.startswith(f"{bomb}, line 3,") and "alias *x1" in problem and "Fix:" in problem
+
+
+def test_an_alias_bomb_in_an_extra_configfile_is_refused_before_any_job(tmp_path, two_layer_model):
+    configure(tmp_path, two_layer_model)
+    levels = [f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 9)}]" for level in range(1, 10)]
+    (tmp_path / "extra.yaml").write_text("\n".join(levels).replace("*l0", "tutorial") + "\nfigure_examples: *l9\n")
+    started = time.perf_counter()
+    output = refused_before_any_job(tmp_path, "--configfile", str(tmp_path / "extra.yaml"))
+    assert time.perf_counter() - started < 30
+    assert "extra.yaml, line 2, column" in output and "alias *l1" in output
