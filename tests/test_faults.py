@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 from conftest import TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, write_config
 
+from bertscope import BertscopeError
+from bertscope.models.directory import local_model_files
+from bertscope.models.source import prepare_model
 from bertscope.pipeline.config import config_file_problem
 from bertscope.tables.schemas import SCHEMAS
 
@@ -217,3 +220,44 @@ def test_an_alias_bomb_in_an_extra_configfile_is_refused_before_any_job(tmp_path
     output = refused_before_any_job(tmp_path, "--configfile", str(tmp_path / "extra.yaml"))
     assert time.perf_counter() - started < 30
     assert "extra.yaml, line 2, column" in output and "alias *l1" in output
+
+
+# --- hostile model directories -----------------------------------------------------------------------------------
+
+
+def test_a_model_file_linking_out_of_the_directory_is_refused_naming_it(two_layer_model, tmp_path):
+    hostile = tmp_path / "hostile"
+    shutil.copytree(two_layer_model, hostile)
+    (hostile / "config.json").unlink()
+    (hostile / "config.json").symlink_to("/etc/passwd")
+    (hostile / "vocab_link.txt").symlink_to(hostile / "vocab.txt")  # a link inside the directory is fine
+    with pytest.raises(BertscopeError, match=r"holds config.json, a link to /etc/passwd outside the directory"):
+        local_model_files(str(hostile))
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(BertscopeError, match=r"config.json, a link to /etc/passwd"):
+        prepare_model(str(hostile), None, output)
+    assert not list(output.iterdir())
+
+
+class _RunsCode:
+    """An object whose unpickling would call a function (here a harmless one): what a hostile pickle does."""
+
+    def __reduce__(self):
+        return (print, ("unpickling ran code",))
+
+
+def test_a_pytorch_bin_that_would_run_code_is_refused(two_layer_model, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    hostile = tmp_path / "hostile"
+    shutil.copytree(two_layer_model, hostile)
+    state = load_file(hostile / "model.safetensors")
+    (hostile / "model.safetensors").unlink()
+    torch.save({**state, "extra": _RunsCode()}, hostile / "pytorch_model.bin")
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(BertscopeError, match=r"pytorch_model.bin .*cannot be loaded with weights-only unpickling"):
+        prepare_model(str(hostile), None, output)
+    assert not (output / "model.safetensors").exists()
