@@ -3,6 +3,7 @@ and no damaged intermediate reaches a table."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -16,6 +17,7 @@ from bertscope import BertscopeError
 from bertscope.models.directory import local_model_files
 from bertscope.models.source import prepare_model
 from bertscope.pipeline.config import config_file_problem
+from bertscope.pipeline.plan import example_batches
 from bertscope.tables.schemas import SCHEMAS
 
 BATCH = "tutorial"
@@ -261,3 +263,40 @@ def test_a_pytorch_bin_that_would_run_code_is_refused(two_layer_model, tmp_path)
     with pytest.raises(BertscopeError, match=r"pytorch_model.bin .*cannot be loaded with weights-only unpickling"):
         prepare_model(str(hostile), None, output)
     assert not (output / "model.safetensors").exists()
+
+
+# --- stable batches ----------------------------------------------------------------------------------------------
+
+SQUAD_LIKE_IDS = [hashlib.sha1(str(number).encode()).hexdigest()[:24] for number in range(11873)]
+
+
+def changed_batches(before: list[str], after: list[str], examples_per_job: int = 64) -> int:
+    """How many batches of ``after`` are not batches of ``before`` (same name and members): the jobs that rerun."""
+    old = example_batches(before, examples_per_job)
+    return sum(old.get(name) != members for name, members in example_batches(after, examples_per_job).items())
+
+
+def test_inserting_an_example_at_the_top_reruns_about_one_batch():
+    assert changed_batches(SQUAD_LIKE_IDS, ["new-question", *SQUAD_LIKE_IDS]) <= 2
+    inserted = [f"new-{number}" for number in range(5)] + SQUAD_LIKE_IDS
+    assert changed_batches(SQUAD_LIKE_IDS, inserted) <= 2
+
+
+def test_deleting_examples_in_the_middle_reruns_about_as_many_batches():
+    middle = len(SQUAD_LIKE_IDS) // 2
+    assert changed_batches(SQUAD_LIKE_IDS, SQUAD_LIKE_IDS[:middle] + SQUAD_LIKE_IDS[middle + 1 :]) <= 2
+    spread = set(SQUAD_LIKE_IDS[1000::2000])  # 6 examples far apart
+    assert changed_batches(SQUAD_LIKE_IDS, [example for example in SQUAD_LIKE_IDS if example not in spread]) <= 12
+
+
+def test_editing_an_example_keeps_every_batch():
+    # An edit changes an example's fields, not its id: the batches stay, only the edited one's jobs see new params.
+    assert example_batches(SQUAD_LIKE_IDS, 64) == example_batches(list(SQUAD_LIKE_IDS), 64)
+    assert changed_batches(SQUAD_LIKE_IDS, SQUAD_LIKE_IDS) == 0
+
+
+def test_planning_the_batches_of_a_squad_sized_file_takes_milliseconds():
+    started = time.perf_counter()
+    batches = example_batches(SQUAD_LIKE_IDS, 64)
+    assert time.perf_counter() - started < 0.5
+    assert sum(map(len, batches.values())) == len(SQUAD_LIKE_IDS)
