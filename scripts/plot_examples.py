@@ -9,6 +9,7 @@ from bertscope.figures.attention import draw_attention_example
 from bertscope.figures.examples import draw_example
 from bertscope.figures.style import figure_footer
 from bertscope.pipeline.step import atomic_output, run_step
+from bertscope.tables.io import read_part
 from bertscope.tables.schemas import ATTENTION_TABLES, EXAMPLE_FIGURE_TABLES, example_figure_tables
 
 log = logging.getLogger("bertscope")
@@ -30,7 +31,7 @@ def example_rows(parts: dict[str, pd.DataFrame], example: str, path_of: dict[str
 def main(smk):
     tables = example_figure_tables(smk.params.attention)
     paths = {table: smk.input[table] for table in tables}
-    parts = {table: pd.read_parquet(path) for table, path in paths.items()}
+    parts = {table: read_part(path) for table, path in paths.items()}
     examples = list(smk.params.examples)
     with atomic_output(smk.output.figures, directory=True) as staging:
         for number, example in enumerate(examples, 1):

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from conftest import TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, write_config
 
-from bertscope import BertscopeError
+from bertscope import BertscopeError, DamagedTablePartError
 from bertscope.models.directory import local_model_files
 from bertscope.models.source import prepare_model
 from bertscope.pipeline.config import config_file_problem
 from bertscope.pipeline.plan import example_batches
+from bertscope.tables.io import check_part, conform, read_part, write_table
 from bertscope.tables.schemas import SCHEMAS
 
 BATCH = "tutorial"
@@ -300,3 +301,55 @@ def test_planning_the_batches_of_a_squad_sized_file_takes_milliseconds():
     batches = example_batches(SQUAD_LIKE_IDS, 64)
     assert time.perf_counter() - started < 0.5
     assert sum(map(len, batches.values())) == len(SQUAD_LIKE_IDS)
+
+
+# --- table parts: checked at read, rebuilt when missing, and no finished figure lost -------------------------------
+
+
+def small_part(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "example": ["q1"] * 400,
+            "predicted_start": range(400),
+            "predicted_end": range(400),
+            "predicted_answer": ["an answer"] * 400,
+            "start_prob": [0.5] * 400,
+            "end_prob": [0.25] * 400,
+            "true_start": range(400),
+            "true_end": range(400),
+            "delta_start": [0.125] * 400,
+            "delta_end": [-0.125] * 400,
+        }
+    )
+    path = tmp_path / "predictions" / "q1.parquet"
+    write_table(frame, "predictions", path, {"bertscope.n_steps": "4"})
+    return path, frame
+
+
+def test_a_table_part_reads_back_with_its_checks(tmp_path):
+    path, frame = small_part(tmp_path)
+    pd.testing.assert_frame_equal(read_part(path), conform(frame, "predictions"), check_exact=True)
+    assert check_part(path) == 400
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "missing"])
+def test_a_damaged_or_missing_table_part_fails_with_its_path_and_the_command_that_rebuilds_it(tmp_path, damage):
+    path, _ = small_part(tmp_path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        path.write_bytes(bytes(data[:100]))
+    elif damage == "flipped":
+        # A byte of the first data page, the size kept: only the page checksum can tell.
+        import pyarrow.parquet as pq
+
+        column = pq.ParquetFile(path).metadata.row_group(0).column(1)
+        offset = column.data_page_offset + column.total_compressed_size - 8
+        data[offset] ^= 0x01
+        path.write_bytes(bytes(data))
+    else:
+        path.unlink()
+    with pytest.raises(DamagedTablePartError) as error:
+        read_part(path)
+    message = str(error.value)
+    assert f"table part {path} " in message
+    assert f"Fix: rebuild it with `snakemake --cores 1 --force {path}`" in message

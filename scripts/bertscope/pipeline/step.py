@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from bertscope import BertscopeError, DamagedFileError
+from bertscope import BertscopeError, DamagedFileError, DamagedTablePartError
 
 log = logging.getLogger("bertscope")
 STAGING_SEPARATOR = "+"
@@ -82,6 +82,9 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
     started = time.perf_counter()
     try:
         main(smk)
+    except DamagedTablePartError as error:
+        log.error("%s", error)
+        sys.exit(1)
     except DamagedFileError as error:
         rule = getattr(smk, "rule", None)
         log.error("%s%s", error, f": snakemake --forcerun {rule}" if rule else "")
