@@ -11,13 +11,14 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, write_config
+from conftest import TUTORIAL_EXAMPLE, build_tiny_model, dry_run_jobs, read_table, snakemake, write_config
 
 from bertscope import BertscopeError, DamagedTablePartError
 from bertscope.models.directory import local_model_files
 from bertscope.models.source import prepare_model
 from bertscope.pipeline.config import config_file_problem
 from bertscope.pipeline.plan import example_batches
+from bertscope.pipeline.step import STAGING_SEPARATOR
 from bertscope.tables.io import check_part, conform, read_part, write_table
 from bertscope.tables.schemas import SCHEMAS
 
@@ -353,3 +354,165 @@ def test_a_damaged_or_missing_table_part_fails_with_its_path_and_the_command_tha
     message = str(error.value)
     assert f"table part {path} " in message
     assert f"Fix: rebuild it with `snakemake --cores 1 --force {path}`" in message
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory, two_layer_model):
+    """One finished default run (figures, summaries, Part 2), shared by the tests below through copies."""
+    workdir = tmp_path_factory.mktemp("complete")
+    configure(workdir, two_layer_model, n_steps=4, threads_per_job=1)
+    completed = snakemake(workdir, "--cores", "2")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return workdir
+
+
+def copy_of(run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(run, workdir, symlinks=True)
+    return workdir
+
+
+def tables_of(workdir) -> dict[str, pd.DataFrame]:
+    return {table: read_table(workdir, table) for table in SCHEMAS}
+
+
+def assert_same_tables(workdir, original: dict[str, pd.DataFrame]) -> None:
+    for table, frame in original.items():
+        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+
+
+def files_below(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.slow
+def test_a_damaged_table_part_costs_no_finished_figure_and_names_its_rebuild(complete_run, tmp_path):
+    workdir = copy_of(complete_run, tmp_path)
+    figures = files_below(workdir / "results" / "figures" / BATCH)
+    assert any(name.endswith(".png") for name in figures)
+    part = f"results/tables/token_attributions/{BATCH}.parquet"
+    (workdir / part).write_bytes((workdir / part).read_bytes()[:100])
+
+    # --keep-going: the figure job runs (and fails) even when table_datasets fails first.
+    failed = snakemake(workdir, "--cores", "1", "--keep-going", "--forcerun", "table_datasets")
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "Error in rule example_figures" in output, output[-3000:]
+    assert f"table part {part} cannot be read" in output and "Traceback" not in output, output[-3000:]
+    assert f"Fix: rebuild it with `snakemake --cores 1 --force {part}`" in output
+    assert files_below(workdir / "results" / "figures" / BATCH) == figures, "a finished figure was lost"
+
+    assert snakemake(workdir, "--cores", "1", "--force", part).returncode == 0
+    rerun = snakemake(workdir, "--cores", "2")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_same_tables(workdir, tables_of(complete_run))
+
+
+@pytest.mark.slow
+def test_a_deleted_table_part_is_rebuilt_by_a_plain_rerun(complete_run, tmp_path):
+    workdir = copy_of(complete_run, tmp_path)
+    (workdir / "results" / "tables" / "predictions" / f"{BATCH}.parquet").unlink()
+    rerun = snakemake(workdir, "--cores", "2")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Nothing to be done" not in rerun.stdout + rerun.stderr
+    assert_same_tables(workdir, tables_of(complete_run))
+
+
+def killed_during(workdir, rule: str, log: str) -> None:
+    """Run ``--forcerun rule`` and kill -9 Snakemake and its jobs once the job's log has its first line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    log_path = workdir / log
+    log_path.unlink(missing_ok=True)
+    with open(workdir / "killed.out", "w") as out:
+        process = subprocess.Popen(
+            [*command, "-d", str(workdir), "--cores", "1", "--forcerun", rule],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 300
+        # Waiting for the job's own first log line (the job is then at work), not for a fixed time.
+        while not (log_path.exists() and log_path.read_text().strip()):
+            assert process.poll() is None, (workdir / "killed.out").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("rule", "log"),
+    [
+        ("layer_conductance", f"results/logs/layer_conductance/{BATCH}/layers_01-01.log"),
+        ("tables", f"results/logs/tables/{BATCH}.log"),
+        ("summary_figures", "results/logs/summary_figures.log"),
+    ],
+)
+def test_a_run_killed_during_a_job_is_completed_by_a_plain_rerun(complete_run, tmp_path, rule, log):
+    workdir = copy_of(complete_run, tmp_path)
+    killed_during(workdir, rule, log)
+    rerun = snakemake(workdir, "--cores", "2")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert not [path for path in (workdir / "results").rglob(f".*{STAGING_SEPARATOR}*")], "staging left behind"
+    assert_same_tables(workdir, tables_of(complete_run))
+    assert dry_run_jobs(workdir) == {}, "the rerun left work undone"
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_clearly_and_marks_nothing_complete(complete_run, tmp_path):
+    import subprocess
+
+    workdir = copy_of(complete_run, tmp_path)
+    tables = workdir / "results" / "tables"
+    kept = tmp_path / "tables"
+    shutil.move(tables, kept)
+    tables.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(tables)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        shutil.copytree(kept, tables, dirs_exist_ok=True)
+        subprocess.run(["dd", "if=/dev/zero", f"of={tables / 'filler'}", "bs=4k"], capture_output=True)
+        failed = snakemake(workdir, "--cores", "1", "--forcerun", "tables")
+        output = failed.stdout + failed.stderr
+        assert failed.returncode != 0
+        assert "no space left on the device writing results/tables/" in output, output[-3000:]
+        assert "Fix: free space" in output and "Traceback" not in output, output[-3000:]
+        assert not list(tables.glob(f"*/{BATCH}.parquet")), "a part of the failed job is left as if complete"
+        assert not list(tables.rglob(f".*{STAGING_SEPARATOR}*")), "staging left behind"
+        (tables / "filler").unlink()
+        rerun = snakemake(workdir, "--cores", "2")
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert_same_tables(workdir, tables_of(complete_run))
+    finally:
+        subprocess.run(["umount", str(tables)], capture_output=True)
+
+
+def test_a_read_only_results_folder_is_refused_before_any_job(tmp_path, two_layer_model):
+    import subprocess
+
+    configure(tmp_path, two_layer_model)
+    results = tmp_path / "results"
+    results.mkdir()
+    bound = subprocess.run(["mount", "--bind", str(results), str(results)], capture_output=True)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(results)], check=True, capture_output=True)
+        completed = snakemake(tmp_path, "--cores", "1")
+        output = completed.stdout + completed.stderr
+        assert completed.returncode != 0
+        assert f"{results} cannot be written (Read-only file system)" in output, output[-3000:]
+        assert "Fix: make it writable" in output and "Traceback" not in output
+        assert "Select jobs to execute" not in output, "refused before any job"
+    finally:
+        subprocess.run(["umount", str(results)], capture_output=True)
