@@ -17,6 +17,7 @@ from bertscope import BertscopeError, DamagedTablePartError
 from bertscope.models.directory import local_model_files
 from bertscope.models.source import prepare_model
 from bertscope.pipeline.config import config_file_problem
+from bertscope.pipeline.names import example_file_name
 from bertscope.pipeline.plan import example_batches
 from bertscope.pipeline.step import STAGING_SEPARATOR
 from bertscope.tables.io import check_part, conform, read_part, write_table
@@ -68,12 +69,8 @@ def test_bad_settings_are_refused_before_any_job(tmp_path, two_layer_model, sett
 @pytest.mark.parametrize(
     ("example_id", "expected"),
     [
-        ("q" * 240, "too long"),
-        ("ab" * 150, "too long"),
-        ("q1-" + "ab" * 30, "repeated 30 times"),
-        ("q1\n", "holds '\\n' (character 3)"),
-        ("has space", "holds ' ' (character 4)"),
-        ("_hidden", "starts with '_', not a letter or digit"),
+        ("q" * 501, "too long"),
+        ("q1\n", "holds '\\n' (character 3), a control character"),
     ],
 )
 def test_bad_example_ids_are_refused_before_any_job(tmp_path, two_layer_model, example_id, expected):
@@ -82,18 +79,52 @@ def test_bad_example_ids_are_refused_before_any_job(tmp_path, two_layer_model, e
     assert f"{example_id[:20]!r}"[:-1] in output and expected in output and "Fix:" in output
 
 
+ISSUE_IDS = ["with space", "with/slash", "ünï℃ødé", "with_space", "question-" + "0123456789" * 24]
+
+
+def test_ids_that_cannot_name_a_file_get_safe_names_unique_to_them():
+    names = [example_file_name(example_id) for example_id in ISSUE_IDS]
+    assert names[3] == "with_space", "an id that is a safe name is its own name"
+    assert len(set(names)) == len(names), names
+    assert names[0].startswith("with_space~") and names[1].startswith("with_slash~") and names[2].startswith("uni")
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,63}", name) and ".." not in name, name
+    assert example_file_name("with space") == names[0], "the same id, the same name, in every run"
+
+
+def write_issue_examples(workdir) -> None:
+    """The issue's ids, each with its own question: example k's question ends in k extra tokens ('us')."""
+    lines = [
+        {"id": example_id, **TUTORIAL_EXAMPLE, "question": "What is important to us" + " us" * number + "?"}
+        for number, example_id in enumerate(ISSUE_IDS)
+    ]
+    (workdir / "examples.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
 @pytest.mark.slow
-def test_a_long_id_in_an_examples_file_is_shortened_to_a_valid_one(tmp_path, two_layer_model):
-    line = {
-        "id": "question-" + "0123456789" * 24,
-        **{key: TUTORIAL_EXAMPLE[key] for key in ("question", "context", "answer")},
-    }
-    (tmp_path / "examples.jsonl").write_text(json.dumps(line) + "\n")
-    write_config(tmp_path, model=str(two_layer_model), examples={}, examples_file="examples.jsonl", n_steps=4)
-    completed = snakemake(tmp_path, "--cores", "2", "results/tables/datasets.json")
+def test_ids_are_kept_in_every_table_and_each_names_its_own_question(tmp_path, two_layer_model):
+    write_issue_examples(tmp_path)
+    write_config(
+        tmp_path,
+        model=str(two_layer_model),
+        examples={},
+        examples_file="examples.jsonl",
+        n_steps=2,
+        examples_per_job=2,
+        attention=False,
+        figure_examples="all",
+        threads_per_job=1,
+    )
+    completed = snakemake(tmp_path, "--cores", "2")
     assert completed.returncode == 0, completed.stderr[-3000:]
-    (example,) = set(read_table(tmp_path, "predictions")["example"])
-    assert example.startswith("question-0123") and len(example) <= 100
+    for table in ("token_attributions", "predictions", "layer_summary", "convergence_deltas"):
+        assert sorted(set(read_table(tmp_path, table)["example"])) == sorted(ISSUE_IDS), table
+    tokens = read_table(tmp_path, "token_attributions").query("source == 'embeddings' and target == 'start'")
+    counts = tokens.groupby("example").size()
+    base = counts[ISSUE_IDS[0]]
+    assert [counts[example_id] - base for example_id in ISSUE_IDS] == list(range(len(ISSUE_IDS)))
+    folders = {path.name for path in (tmp_path / "results" / "figures").glob("*/*") if path.is_dir()}
+    assert folders == {example_file_name(example_id) for example_id in ISSUE_IDS}
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,9 @@ def test_a_batch_holds_about_examples_per_job_and_at_most_three_times_that():
     assert [len(members) for members in example_batches(never_closing, 16).values()] == [48, 48, 4]
 
 
-def test_colliding_batch_names_are_refused_with_the_fix():
-    with pytest.raises(BertscopeError, match=r"examples_per_job.*'a..b' collide.*Fix: rename"):
-        example_batches(["a", "b", "a..b"], 2)
+def test_an_id_holding_dots_cannot_take_a_batch_name():
+    batches = example_batches(["a", "b", "a..b"], 1)
+    assert list(batches) == ["a", "b", "a_b~f62b42414c51"]
 
 
 def test_layer_groups_cover_every_layer_once_by_name():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from bertscope import BertscopeError
+from bertscope.pipeline.names import example_file_name
 
 ALL_LAYERS = "layers_all"
 
@@ -57,8 +58,9 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
     examples elsewhere in the file: inserting, removing or editing k examples changes about k batches (at most
     about 2k), wherever they are, and every other job stays done. Batches hold ``examples_per_job`` examples on
     average (a little fewer: the cap cuts the longest runs), between 1 and three times that;
-    ``examples_per_job: 1`` is one example a batch. A batch is named after its examples: the id alone, or
-    ``first..last``.
+    ``examples_per_job: 1`` is one example a batch. A batch is named after the file names of its examples
+    (:func:`~bertscope.pipeline.names.example_file_name`): the one alone, or ``first..last``; no file name holds
+    '..', so no two batches share a name.
 
     Args:
         example_ids: every example id, in run order.
@@ -70,11 +72,12 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
     batches: dict[str, list[str]] = {}
 
     def close(members: list[str]) -> None:
-        name = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]}"
-        if name in batches:
+        first, last = example_file_name(members[0]), example_file_name(members[-1])
+        name = first if len(members) == 1 else f"{first}..{last}"
+        if name in batches:  # only if 12 hex digits of two ids' sha256 agree: unique names are by construction
             raise BertscopeError(
-                f"config field 'examples_per_job': example batches '{name}' collide (an example id contains '..'). "
-                "Fix: rename that example, or change examples_per_job"
+                f"examples_per_job: the batches of {members[0]!r} and {batches[name][0]!r} get one name, '{name}'. "
+                "Fix: rename one of those examples"
             )
         batches[name] = members
 
