@@ -81,6 +81,8 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
     started = time.perf_counter()
+    # The first line of every job's log: the job has begun (what a watcher, or a kill test, waits for).
+    log.info("%s: started", getattr(smk, "rule", None) or Path(sys.argv[0]).stem)
     try:
         main(smk)
     except DamagedTablePartError as error:

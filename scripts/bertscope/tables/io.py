@@ -8,6 +8,7 @@ A missing or damaged part fails with its path and the command that rebuilds it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -31,13 +32,19 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def write_table(frame: pd.DataFrame, table: str, path: str | os.PathLike, metadata: dict[str, str]) -> None:
     """Write one table (or one part of a table's dataset) atomically, with ``metadata`` as key/value metadata."""
+
+    with atomic_output(path) as staging:
+        _write_arrow(frame, table, staging, metadata)
+
+
+def _write_arrow(frame: pd.DataFrame, table: str, path: Path, metadata: dict[str, str]) -> None:
+    """Write ``frame`` as ``table`` to ``path`` (not atomically), with page checksums and ``metadata``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     arrow = pa.Table.from_pandas(conform(frame, table), preserve_index=False)
     merged = {**(arrow.schema.metadata or {}), **{key.encode(): str(value).encode() for key, value in metadata.items()}}
-    with atomic_output(path) as staging:
-        pq.write_table(arrow.replace_schema_metadata(merged), staging, write_page_checksum=True)
+    pq.write_table(arrow.replace_schema_metadata(merged), path, write_page_checksum=True)
 
 
 def damaged_part(path: str | os.PathLike, problem: str) -> DamagedTablePartError:
@@ -91,11 +98,18 @@ def read_part(path: str | os.PathLike, columns: list[str] | None = None, filters
 
 
 def write_table_parts(rows: dict[str, list[pd.DataFrame]], outputs, tables, metadata: dict[str, str]) -> None:
-    """Write each table's collected rows to its output path (``outputs[table]``), an empty part where none."""
-    for table in tables:
-        frame = pd.concat(rows[table], ignore_index=True) if rows.get(table) else pd.DataFrame()
-        write_table(frame, table, outputs[table], metadata)
-        log.info("%s: %d rows", table, len(frame))
+    """Write each table's collected rows to its output path (``outputs[table]``), an empty part where none.
+
+    Every part is staged first and all are moved into place together at the end, so that a job killed while
+    writing leaves none of its parts (which Snakemake would find, marked incomplete, and refuse to rerun over
+    without ``--rerun-incomplete``).
+    """
+    with contextlib.ExitStack() as stack:
+        for table in tables:
+            frame = pd.concat(rows[table], ignore_index=True) if rows.get(table) else pd.DataFrame()
+            staging = stack.enter_context(atomic_output(outputs[table]))
+            _write_arrow(frame, table, staging, metadata)
+            log.info("%s: %d rows", table, len(frame))
 
 
 def remove_stale_parts(dataset: Path, current: set[Path]) -> list[str]:
