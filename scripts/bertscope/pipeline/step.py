@@ -150,7 +150,12 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
 
 
 def _no_space(error: BaseException) -> bool:
-    """Whether ``error`` says the file system is full (errno ENOSPC or EDQUOT, as OSError or in a library's text)."""
+    """Whether ``error`` says the file system is full (errno ENOSPC or EDQUOT, as OSError or in a library's text).
+
+    Not for a :class:`BertscopeError`: one raised by an inner :func:`atomic_output` already says so.
+    """
+    if isinstance(error, BertscopeError):
+        return False
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
