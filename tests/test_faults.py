@@ -488,7 +488,7 @@ def killed_during(workdir, rule: str, log: str) -> None:
         ("summary_figures", "results/logs/summary_figures.log"),
     ],
 )
-def test_a_run_killed_during_a_job_is_completed_by_a_plain_rerun(complete_run, tmp_path, rule, log):
+def test_a_run_killed_during_a_job_is_completed_by_unlock_and_a_plain_rerun(complete_run, tmp_path, rule, log):
     workdir = copy_of(complete_run, tmp_path)
     killed_during(workdir, rule, log)
     # A killed Snakemake leaves its lock (it cannot tell a dead run from a live one on the same directory): --unlock
