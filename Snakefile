@@ -29,6 +29,9 @@ include: "workflow/rules/provenance.smk"
 rule all:
     default_target: True
     input:
+        # Every table part is a result in its own right: one deleted is rebuilt by a plain rerun (as an input of
+        # table_datasets only, Snakemake would not rebuild it while the manifest is up to date).
+        [part for parts in table_parts(*TABLES).values() for part in parts],
         rules.table_datasets.output,
         rules.table_previews.output,
         rules.provenance.output,

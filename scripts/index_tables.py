@@ -9,14 +9,12 @@ import logging
 from pathlib import Path
 
 from bertscope.pipeline.step import atomic_output, run_step
-from bertscope.tables.io import remove_stale_parts
+from bertscope.tables.io import check_part, remove_stale_parts
 
 log = logging.getLogger("bertscope")
 
 
 def main(smk):
-    import pyarrow.parquet as pq
-
     manifest = {}
     for table, dataset in zip(smk.params.tables, smk.params.datasets, strict=True):
         parts = [Path(path) for path in smk.input[table]]
@@ -26,7 +24,7 @@ def main(smk):
         manifest[table] = {
             "dataset": dataset,
             "parts": len(parts),
-            "rows": sum(pq.read_metadata(path).num_rows for path in parts),
+            "rows": sum(check_part(path) for path in parts),
         }
         log.info("%s: %d rows in %d part(s)", table, manifest[table]["rows"], len(parts))
     with atomic_output(smk.output.manifest) as staging:

@@ -6,20 +6,37 @@ import pytest
 
 from bertscope import BertscopeError
 from bertscope.pipeline.paths import CONDUCTANCE, EMBEDDINGS, FIGURES, INPUTS, TABLE_PART
-from bertscope.pipeline.plan import example_batches, figure_batches, figure_examples, layer_groups, shares_one_pass
+from bertscope.pipeline.plan import (
+    _closes_batch,
+    example_batches,
+    figure_batches,
+    figure_examples,
+    layer_groups,
+    shares_one_pass,
+)
 
 IDS = ["q1", "q2", "q3", "q4", "q5"]
 
 
 def test_examples_form_consecutive_batches_named_after_their_examples():
-    assert example_batches(IDS, 2) == {"q1..q2": ["q1", "q2"], "q3..q4": ["q3", "q4"], "q5": ["q5"]}
+    # Boundaries after the ids hashing to 0 modulo examples_per_job: with 3, q4 (and the end); with 4, q1 and q4.
+    assert example_batches(IDS, 3) == {"q1..q4": ["q1", "q2", "q3", "q4"], "q5": ["q5"]}
+    assert example_batches(IDS, 4) == {"q1": ["q1"], "q2..q4": ["q2", "q3", "q4"], "q5": ["q5"]}
     assert example_batches(IDS, 1) == {example: [example] for example in IDS}
-    assert example_batches(IDS, 8) == {"q1..q5": IDS}
 
 
-def test_colliding_batch_names_are_refused_with_the_fix():
-    with pytest.raises(BertscopeError, match=r"examples_per_job.*'a..b' collide.*Fix: rename"):
-        example_batches(["a", "b", "a..b"], 2)
+def test_a_batch_holds_about_examples_per_job_and_at_most_three_times_that():
+    ids = [f"q{number}" for number in range(2000)]
+    batches = example_batches(ids, 16)
+    assert [example for members in batches.values() for example in members] == ids
+    assert 12 < len(ids) / len(batches) < 20, "about examples_per_job a batch on average"
+    never_closing = [example for example in ids if not _closes_batch(example, 16)][:100]
+    assert [len(members) for members in example_batches(never_closing, 16).values()] == [48, 48, 4]
+
+
+def test_an_id_holding_dots_cannot_take_a_batch_name():
+    batches = example_batches(["a", "b", "a..b"], 1)
+    assert list(batches) == ["a", "b", "a_b~f62b42414c51"]
 
 
 def test_layer_groups_cover_every_layer_once_by_name():
@@ -71,7 +88,7 @@ def test_unknown_figure_example_is_refused_naming_the_config_field():
 
 
 def test_figure_batches_keep_only_batches_with_chosen_examples():
-    batches = example_batches(IDS, 2)
+    batches = {"q1..q2": ["q1", "q2"], "q3..q4": ["q3", "q4"], "q5": ["q5"]}
     assert figure_batches(batches, ["q2", "q5"]) == {"q1..q2": ["q2"], "q5": ["q5"]}
     assert figure_batches(batches, ["q4", "q3", "q1"]) == {"q1..q2": ["q1"], "q3..q4": ["q3", "q4"]}
     assert figure_batches(batches, IDS) == batches

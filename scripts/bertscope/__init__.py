@@ -20,6 +20,11 @@ class DamagedFileError(BertscopeError):
     """An intermediate file that cannot be read or does not match its checksum: delete it and rerun the step."""
 
 
+class DamagedTablePartError(DamagedFileError):
+    """A Parquet table part that is missing, truncated or fails its page checksums; the message names the command
+    that rebuilds it (not the step that read it)."""
+
+
 def input_error(example: str, field: str, problem: str, fix: str) -> BertscopeError:
     """An error about one field of one example, in the one format every step uses."""
     return BertscopeError(f"example '{example}', field '{field}': {problem}. Fix: {fix}")

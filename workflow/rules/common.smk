@@ -14,6 +14,7 @@ from bertscope.models.directory import (
 )  # noqa: E402
 from bertscope.pipeline.code import code_digest  # noqa: E402
 from bertscope.pipeline.config import config_problem, device_problem  # noqa: E402
+from bertscope.pipeline.step import results_problem  # noqa: E402
 from bertscope.pipeline.paths import (  # noqa: E402
     ATTENTION,
     CONDUCTANCE,
@@ -56,6 +57,10 @@ problem = config_problem(
 if problem:
     raise WorkflowError(problem)
 validate(config, schema=SCHEMA)  # sets the defaults
+# A results/ no job could write is refused before any job starts (each would fail after its work).
+problem = results_problem("results")
+if problem:
+    raise WorkflowError(problem)
 # A device this machine lacks is refused here, where jobs run (not on a cluster's login node, nor inside a job).
 if workflow.local_exec and not workflow.remote_exec:
     problem = device_problem(config["device"])

@@ -1,5 +1,7 @@
 # The tutorial's figures and pages for the examples chosen by figure_examples: one job per batch that holds any,
-# one folder per example (results/figures/{batch}/{example}/).
+# one folder per example (results/figures/{batch}/{example}/). The folder is flagged update: Snakemake keeps it
+# while the job runs and restores it if the job fails (a damaged table part must not cost the batch's finished
+# figures); the job itself replaces it only once every figure is drawn.
 
 
 rule example_figures:
@@ -10,7 +12,7 @@ rule example_figures:
         },
     output:
         figures=report(
-            directory(FIGURES),
+            directory(update(FIGURES)),
             patterns=["{example}/{name}.png", "{example}/{name}.html"],
             caption="../report/example_figures.rst",
             category="{example}",

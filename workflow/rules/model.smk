@@ -3,13 +3,14 @@ from bertscope.models.demo_files import planned_inputs  # noqa: E402
 # model: demo's shipped files (models/demo) and their manifest: changing one reruns the model step.
 try:
     DEMO_INPUTS = planned_inputs(config["model"])
+    LOCAL_MODEL_FILES = local_model_files(config["model"])
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
 
 
 checkpoint model:
     input:
-        local_model=local_model_files(config["model"]),
+        local_model=LOCAL_MODEL_FILES,
         demo_manifest=DEMO_INPUTS["demo_manifest"],
         demo_files=DEMO_INPUTS["demo_files"],
     output:

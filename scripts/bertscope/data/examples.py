@@ -9,14 +9,14 @@ becomes an example, answerable or not (``is_impossible``, or no answers: an exam
 An answerable example has ``answer`` (and ``answer_start`` when known) and, when it comes from SQuAD-style answers,
 ``answers``: every gold answer text, the first being ``answer`` (SQuAD dev gives several per question).
 
-Ids become file names, so a file's ids are sanitised into valid example ids (see :func:`check_example_id`) and kept
-unique. The Snakefile imports this module while it parses, so it uses the standard library only.
+Ids are kept as given, in every table's ``example`` column; the files named after an example use
+:func:`bertscope.pipeline.names.example_file_name`, a safe file name unique to the id. The Snakefile imports this
+module while it parses, so it uses the standard library only.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +26,9 @@ from bertscope import BertscopeError, input_error
 FILE_FIELD = "examples_file"
 """The config field naming the examples file; every error message names it."""
 
-ID_MAX_LENGTH = 100
-"""Ids name files and folders (a batch of two: 2 ids and '..'), which most file systems cap at 255 bytes."""
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-"""What an example id is, the one definition: letters, digits, '.', '_' and '-', starting with a letter or digit.
-The config's ids are checked against it (:func:`check_example_id`, for the schema leaves ids to it), and an examples
-file's ids are made to fit it (:func:`_sanitised_id`)."""
-_PERIODIC_END = re.compile(r"(?P<unit>.+?)(?P=unit){19,}$")
-"""An ending that repeats one text 20 times or more: Snakemake refuses such a wildcard value (a runaway rule)."""
+ID_MAX_LENGTH = 500
+"""An id is any text of visible characters up to this length (files are named after a safe mapping of it, never the
+id itself: :func:`bertscope.pipeline.names.example_file_name`); a longer one is surely not an id."""
 _JSONL_FIX = 'write one JSON object per line: {"id": ..., "question": ..., "context": ..., "answer": ...}'
 _SQUAD_FIX = (
     'give a SQuAD v1.1/v2.0 file ({"version": ..., "data": [{"paragraphs": [{"context": ..., "qas": [...]}]}]}), '
@@ -308,22 +303,8 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _sanitised_id(raw_id: str, taken) -> str:
-    """``raw_id`` with characters not allowed in an example id replaced by '_', at most :data:`ID_MAX_LENGTH`
-    characters (room left for a numeric suffix), unique among ``taken``."""
-    # A character an id may hold after its first is one that "0" followed by it makes an id.
-    base = "".join(char if _ID.fullmatch(f"0{char}") else "_" for char in raw_id)
-    if not _ID.match(base):
-        base = f"id{base}"
-    base = base[: ID_MAX_LENGTH - 8]
-    candidate, number = base, 2
-    while candidate in taken:
-        candidate, number = f"{base}_{number}", number + 1
-    return candidate
-
-
 def _by_id(records: list[_Record]) -> dict[str, dict]:
-    """The records' examples by sanitised id; a raw id used twice is an error."""
+    """The records' examples by id, kept as given (answerable or not); an id used twice or not an id is an error."""
     first_place: dict[str, _Place] = {}
     examples: dict[str, dict] = {}
     for record in records:
@@ -334,7 +315,13 @@ def _by_id(records: list[_Record]) -> dict[str, dict]:
                 "id",
             )
         first_place[record.raw_id] = record.place
-        examples[_sanitised_id(record.raw_id, examples)] = record.example
+        try:
+            check_example_id(record.raw_id)
+        except BertscopeError as error:
+            raise record.place.error(
+                str(error).partition(". Fix: ")[0], "give every question a valid id", "id"
+            ) from None
+        examples[record.raw_id] = record.example
     return examples
 
 
@@ -362,8 +349,7 @@ def merge_examples(inline: dict[str, dict], from_file: dict[str, dict]) -> dict[
     if duplicates:
         raise BertscopeError(
             f"example id(s) {', '.join(repr(example_id) for example_id in duplicates)} are defined both in the "
-            f"config's examples and in {FILE_FIELD}. Fix: rename or remove one of each pair (ids from the file are "
-            "sanitised: characters other than letters, digits, '.', '_' and '-' become '_')"
+            f"config's examples and in {FILE_FIELD}. Fix: rename or remove one of each pair"
         )
     return {**inline, **from_file}
 
@@ -374,31 +360,18 @@ def _visible(text: str) -> bool:
 
 
 def check_example_id(example_id) -> None:
-    """An id names files and folders: at most :data:`ID_MAX_LENGTH` of the characters :data:`_ID` allows."""
-    fix = (
-        f"use at most {ID_MAX_LENGTH} letters, digits, '.', '_' and '-', starting with a letter or digit "
-        "(no spaces or line breaks)"
-    )
-    if not isinstance(example_id, str) or not example_id:
-        raise BertscopeError(f"example id {example_id!r} is not a valid id (ids are non-empty text). Fix: {fix}")
+    """An id is text of at most :data:`ID_MAX_LENGTH` characters, some visible, none a control character (a line
+    break or a tab); letters of any script, spaces and punctuation are kept as given."""
+    fix = f"give a non-empty id of at most {ID_MAX_LENGTH} characters, on one line"
+    if not isinstance(example_id, str) or not _visible(example_id):
+        raise BertscopeError(f"example id {example_id!r} is not a valid id (ids are visible text). Fix: {fix}")
     if len(example_id) > ID_MAX_LENGTH:
         raise BertscopeError(f"example id {example_id[:40]!r}… is too long ({len(example_id)} characters). Fix: {fix}")
-    valid = _ID.match(example_id)
-    end = valid.end() if valid else 0
-    if end < len(example_id):
-        char = example_id[end]
-        problem = (
-            f"starts with {char!r}, not a letter or digit"
-            if end == 0
-            else f"holds {char!r} (character {end + 1}), which an id may not hold"
-        )
-        raise BertscopeError(f"example id {example_id!r} {problem}. Fix: {fix}")
-    periodic = _PERIODIC_END.search(example_id)
-    if periodic:
+    control = next((index for index, char in enumerate(example_id) if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
         raise BertscopeError(
-            f"example id '{example_id}' ends in '{periodic.group('unit')}' repeated "
-            f"{len(periodic.group(0)) // len(periodic.group('unit'))} times, which Snakemake takes for a runaway "
-            "file name. Fix: give it an id that does not end in 20 or more repeats of the same text"
+            f"example id {example_id!r} holds {example_id[control]!r} (character {control + 1}), a control "
+            f"character. Fix: {fix}"
         )
 
 

@@ -13,6 +13,7 @@ from matplotlib.colors import Normalize
 
 from bertscope import TARGETS
 from bertscope.figures.style import add_footer, save_figure, symmetric_scale, token_label
+from bertscope.tables.io import read_part
 from bertscope.tables.schemas import ATTENTION_TABLES
 
 MAX_LABELLED_TOKENS = 60
@@ -161,7 +162,7 @@ def mean_conductance_by_head(parts) -> tuple[pd.DataFrame, int]:
     """
     totals, count = None, None
     for path in parts:
-        frame = pd.read_parquet(path, columns=HEAD_SUMMARY_COLUMNS).groupby(["layer", "head"])
+        frame = read_part(path, columns=HEAD_SUMMARY_COLUMNS).groupby(["layer", "head"])
         sums, counts = frame.sum(), frame.size()
         totals = sums if totals is None else totals.add(sums, fill_value=0)
         count = counts if count is None else count.add(counts, fill_value=0)

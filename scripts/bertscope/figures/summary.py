@@ -25,8 +25,10 @@ from bertscope.figures.style import (
     symmetric_scale,
     write_text,
 )
+from bertscope.tables.io import read_part
 from bertscope.tables.summary import (
     CATEGORIES,
+    dataset_parts,
     delta_magnitudes,
     entropy_quantiles,
     examples_table,
@@ -319,7 +321,7 @@ def read_dataset(dataset: str, table: str, columns: list[str]) -> pd.DataFrame:
     Raises:
         BertscopeError: the dataset has no row, with the fix.
     """
-    frame = pd.read_parquet(dataset, columns=columns)
+    frame = pd.concat([read_part(part, columns=columns) for part in dataset_parts(dataset)], ignore_index=True)
     if frame.empty:
         raise BertscopeError(
             f"table {table}: {dataset} has no rows. Fix: rebuild the tables (snakemake --forcerun tables)"

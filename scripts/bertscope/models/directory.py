@@ -12,8 +12,29 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
 
+def refuse_escaping_links(directory: str | Path, field: str = "model") -> None:
+    """Refuse a local model directory holding a symlink that leads out of it (``config.json -> /etc/passwd``).
+
+    The model step copies the files it reads, following links; a link out of the directory would copy, and hash
+    into the provenance, a file that is not the model's. Links inside the directory are kept.
+
+    Args:
+        directory: the local model directory, as the config names it.
+        field: the config field that named it, for the message.
+    """
+    root = Path(directory).expanduser().resolve()
+    for item in sorted(Path(directory).expanduser().iterdir()):
+        if item.is_symlink() and not item.resolve().is_relative_to(root):
+            raise BertscopeError(
+                f"config field '{field}': the model directory '{directory}' holds {item.name}, a link to "
+                f"{item.resolve()} outside the directory. Fix: copy the real file into the directory in its place"
+            )
+
+
 def local_model_files(model: str) -> list[str]:
     """The files of a local model directory whose change should rebuild the model step.
+
+    A link leading out of the directory is refused (:func:`refuse_escaping_links`).
 
     Args:
         model: the ``model`` setting.
@@ -24,6 +45,7 @@ def local_model_files(model: str) -> list[str]:
     if model == DEMO or not Path(model).expanduser().is_dir():
         return []
     directory = Path(model).expanduser()
+    refuse_escaping_links(directory)
     names = ("config.json", *WEIGHT_FILES, *TOKENIZER_FILES, "tokenizer_config.json")
     return [str(directory / name) for name in names if (directory / name).is_file()]
 

@@ -11,11 +11,12 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from bertscope import BertscopeError
 from bertscope.models.demo_files import DEMO_DIR, copy_demo
-from bertscope.models.directory import DEMO, check_model_dir, num_encoder_layers
+from bertscope.models.directory import DEMO, check_model_dir, num_encoder_layers, refuse_escaping_links
 from bertscope.models.loading import quiet_transformers
 from bertscope.pipeline.provenance import weights_sha256
 
@@ -148,11 +149,49 @@ def _copy_weights(source_dir: Path, output_dir: Path, model: str) -> None:
         shutil.copy(source_dir / "config.json", output_dir / "config.json")
         shutil.copy(source, target)
         return
+    from safetensors.torch import save_file
     from transformers import AutoModelForQuestionAnswering
 
-    converted, loading = AutoModelForQuestionAnswering.from_pretrained(source_dir, output_loading_info=True)
+    # transformers would unpickle the file itself; unpickled here, with torch's weights-only unpickler (tensors and
+    # plain containers, no code), the model is built from safetensors only.
+    state = _weights_only(source_dir / "pytorch_model.bin", model)
+    with tempfile.TemporaryDirectory(dir=output_dir) as staging:
+        shutil.copy(source_dir / "config.json", Path(staging) / "config.json")
+        save_file({name: tensor.contiguous().clone() for name, tensor in state.items()}, f"{staging}/model.safetensors")
+        converted, loading = AutoModelForQuestionAnswering.from_pretrained(staging, output_loading_info=True)
     _refuse_missing_qa_tensors([name for name in QA_TENSORS if name in loading["missing_keys"]], model)
     converted.save_pretrained(output_dir)
+
+
+def _weights_only(path: Path, model: str) -> dict:
+    """The tensors of a ``pytorch_model.bin``, unpickled weights-only: a pickle that would run code is refused.
+
+    Args:
+        path: the ``pytorch_model.bin`` file.
+        model: the config's ``model`` value, for the message.
+
+    Returns:
+        The state dict: tensor name -> tensor (on the CPU).
+    """
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BertscopeError(
+            f"config field 'model': {path} (of '{model}') cannot be loaded with weights-only unpickling "
+            f"({first_line}); bertscope never unpickles code. Fix: save the weights as model.safetensors "
+            "(model.save_pretrained(dir) writes it), or give a file that holds only tensors"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(tensor, torch.Tensor) for tensor in state.values()):
+        raise BertscopeError(
+            f"config field 'model': {path} (of '{model}') holds no state dict of tensors. "
+            "Fix: save the weights as model.safetensors (model.save_pretrained(dir) writes it)"
+        )
+    return state
 
 
 def prepare_model(model: str, revision: str | None, output_dir: Path, demo_dir: str | Path = DEMO_DIR) -> dict:
@@ -186,6 +225,7 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_dir: 
             source_dir, commit = download_from_hub(model, revision)
             record.update(revision=revision, resolved_commit=commit)
         else:
+            refuse_escaping_links(model)
             source_dir = Path(model).expanduser().resolve()
         check_model_dir(source_dir)
         _check_bert_config(source_dir, model)

@@ -3,7 +3,10 @@ that planning stays fast."""
 
 from __future__ import annotations
 
+import hashlib
+
 from bertscope import BertscopeError
+from bertscope.pipeline.names import example_file_name
 
 ALL_LAYERS = "layers_all"
 
@@ -66,32 +69,55 @@ def shares_one_pass(procedure: str, layers_per_job) -> bool:
     return procedure == "corrected" and layers_per_job == "all"
 
 
-def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:
-    """Consecutive runs of ``examples_per_job`` examples that one job of each per-batch step handles together.
+def _closes_batch(example_id: str, examples_per_job: int) -> bool:
+    """Whether a batch ends after ``example_id``: true for one id in ``examples_per_job``, decided by the id alone."""
+    digest = hashlib.blake2b(example_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % examples_per_job == 0
 
-    A batch is named after its examples: the id alone, or ``first..last``. One job per batch loads the model
-    once for all of them and writes one file for all of them.
+
+def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:
+    """The batches of examples that one job of each per-batch step handles together, in run order.
+
+    Boundaries are content-defined: a batch ends after an example whose id hashes to 0 modulo
+    ``examples_per_job`` (one id in ``examples_per_job``), or once it holds ``3 * examples_per_job`` examples. A
+    batch's membership so depends on its own ids and, through the cap, on those since the last such id, never on
+    examples elsewhere in the file: inserting, removing or editing k examples changes about k batches (at most
+    about 2k), wherever they are, and every other job stays done. Batches hold ``examples_per_job`` examples on
+    average (a little fewer: the cap cuts the longest runs), between 1 and three times that;
+    ``examples_per_job: 1`` is one example a batch. A batch is named after the file names of its examples
+    (:func:`~bertscope.pipeline.names.example_file_name`): the one alone, or ``first..last``; no file name holds
+    '..', so no two batches share a name.
 
     Args:
-        example_ids: every example of the run, in run order.
-        examples_per_job: the batch size.
+        example_ids: every example id, in run order.
+        examples_per_job: the config's ``examples_per_job``.
 
     Returns:
-        ``{batch name: [example ids]}`` in run order.
+        The batches by name, each its example ids in run order.
 
     Raises:
-        BertscopeError: two batches get the same name, naming the field and the fix.
+        BertscopeError: two batches get the same name (two ids whose hashes agree), with the fix.
     """
     batches: dict[str, list[str]] = {}
-    for start in range(0, len(example_ids), examples_per_job):
-        members = example_ids[start : start + examples_per_job]
-        name = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]}"
-        if name in batches:
+
+    def close(members: list[str]) -> None:
+        first, last = example_file_name(members[0]), example_file_name(members[-1])
+        name = first if len(members) == 1 else f"{first}..{last}"
+        if name in batches:  # only if 12 hex digits of two ids' sha256 agree: unique names are by construction
             raise BertscopeError(
-                f"config field 'examples_per_job': example batches '{name}' collide (an example id contains '..'). "
-                "Fix: rename that example, or change examples_per_job"
+                f"examples_per_job: the batches of {members[0]!r} and {batches[name][0]!r} get one name, '{name}'. "
+                "Fix: rename one of those examples"
             )
         batches[name] = members
+
+    members: list[str] = []
+    for example in example_ids:
+        members.append(example)
+        if len(members) == 3 * examples_per_job or _closes_batch(example, examples_per_job):
+            close(members)
+            members = []
+    if members:
+        close(members)
     return batches
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from bertscope import BertscopeError, DamagedFileError
+from bertscope import BertscopeError, DamagedFileError, DamagedTablePartError
 
 log = logging.getLogger("bertscope")
 STAGING_SEPARATOR = "+"
@@ -85,8 +86,13 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
     started = time.perf_counter()
+    # The first line of every job's log: the job has begun (what a watcher, or a kill test, waits for).
+    log.info("%s: started", getattr(smk, "rule", None) or Path(sys.argv[0]).stem)
     try:
         main(smk)
+    except DamagedTablePartError as error:
+        log.error("%s", error)
+        sys.exit(1)
     except DamagedFileError as error:
         rule = getattr(smk, "rule", None)
         log.error("%s%s", error, f": snakemake --forcerun {rule}" if rule else "")
@@ -142,9 +148,47 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
         if directory and final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
-    except BaseException:
+    except BaseException as error:
         if staging.is_dir():
             shutil.rmtree(staging, ignore_errors=True)
         else:
             staging.unlink(missing_ok=True)
+        if _no_space(error):
+            raise BertscopeError(
+                f"no space left on the device writing {final} ({error}); nothing was written under its name. "
+                f"Fix: free space on the file system of {final.parent} (df -h shows it), then rerun"
+            ) from None
         raise
+
+
+def _no_space(error: BaseException) -> bool:
+    """Whether ``error`` says the file system is full (errno ENOSPC or EDQUOT, as OSError or in a library's text).
+
+    Not for a :class:`BertscopeError`: one raised by an inner :func:`atomic_output` already says so.
+    """
+    if isinstance(error, BertscopeError):
+        return False
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
+
+
+def results_problem(results: str | os.PathLike = "results") -> str | None:
+    """Why a run cannot write below ``results`` (a read-only or full file system, no permission), or None.
+
+    Tried by creating and removing a file in ``results`` (or, before the first run, in the nearest folder that
+    exists): permission bits alone say nothing for root or on a read-only mount.
+    """
+    folder = Path(results).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        handle, name = tempfile.mkstemp(prefix=".bertscope-write-check", dir=folder)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as error:
+        return (
+            f"{folder} cannot be written ({error.strerror}), so no job could save its results. Fix: make it "
+            "writable (remount it read-write, or fix its permissions), or run in another directory (--directory)"
+        )
+    return None

@@ -1,9 +1,11 @@
 """Tensors between steps: one safetensors file per job, holding every example of its batch.
 
-A tensor is stored as ``{example}/{name}``; the header's metadata carries a JSON record per example (what the
-tensors are, the tokens, the prediction, ...) so that a step can read the records without reading any tensor, and
-one example's tensors without reading the others'. The header also holds the sha256 of every tensor's bytes,
-checked whenever the tensor is read: a damaged file fails with its path and the fix, never reaches a table.
+A tensor is stored as ``{example}/{name}``, ``{example}`` the example's file name
+(:func:`~bertscope.pipeline.names.example_file_name`: an id may hold '/'); the header's metadata carries a JSON
+record per example, by id (what the tensors are, the tokens, the prediction, ...), so that a step can read the
+records without reading any tensor, and one example's tensors without reading the others'. The header also holds
+the sha256 of every tensor's bytes, checked whenever the tensor is read: a damaged file fails with its path and the
+fix, never reaches a table.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 from typing import Any
 
 from bertscope import DamagedFileError
+from bertscope.pipeline.names import example_file_name
 from bertscope.pipeline.step import atomic_output
 
 _RECORD_KEY = "bertscope"
@@ -37,7 +40,7 @@ def save_batch(path: str | os.PathLike, examples: dict[str, tuple[dict, dict[str
         records[example] = record
         for name, tensor in tensors.items():
             array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else tensor
-            arrays[f"{example}{_SEPARATOR}{name}"] = np.ascontiguousarray(array)
+            arrays[f"{example_file_name(example)}{_SEPARATOR}{name}"] = np.ascontiguousarray(array)
     checksums = {key: _sha256(array) for key, array in arrays.items()}
     header = {"examples": records, "sha256": checksums}
     with atomic_output(path) as staging:
@@ -105,7 +108,7 @@ class BatchFile:
         Raises:
             DamagedFileError: the tensor is missing, unreadable, or does not match its checksum, with the fix.
         """
-        key = f"{example}{_SEPARATOR}{name}"
+        key = f"{example_file_name(example)}{_SEPARATOR}{name}"
         try:
             tensor = self._handle.get_tensor(key)
         except Exception as error:  # safetensors raises its own error types for a missing or damaged tensor
@@ -128,7 +131,7 @@ class BatchFile:
         Returns:
             ``{name: tensor}``.
         """
-        prefix = f"{example}{_SEPARATOR}"
+        prefix = f"{example_file_name(example)}{_SEPARATOR}"
         names = [key[len(prefix) :] for key in self._handle.keys() if key.startswith(prefix)]  # noqa: SIM118
         return {name: self.tensor(example, name) for name in names}
 

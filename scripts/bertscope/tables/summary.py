@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bertscope import TARGETS, BertscopeError
+from bertscope.tables.io import read_part
 
 CATEGORIES = (
     "[CLS]",
@@ -192,7 +193,7 @@ def mean_layer_attribution_of_dataset(dataset: str | Path, predictions: pd.DataF
     """
     sums = []
     for part in dataset_parts(dataset):
-        rows = pd.read_parquet(part, columns=LAYER_COLUMNS, filters=[("source", "==", "layer")])
+        rows = read_part(part, columns=LAYER_COLUMNS, filters=[("source", "==", "layer")])
         if not rows.empty:
             rows["layer"] = rows["layer"].astype(int)
             sums.append(category_attributions(rows, predictions))
