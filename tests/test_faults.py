@@ -342,25 +342,20 @@ def small_part(tmp_path):
     frame = pd.DataFrame(
         {
             "example": ["q1"] * 400,
-            "predicted_start": range(400),
-            "predicted_end": range(400),
-            "predicted_answer": ["an answer"] * 400,
-            "start_prob": [0.5] * 400,
-            "end_prob": [0.25] * 400,
-            "true_start": range(400),
-            "true_end": range(400),
-            "delta_start": [0.125] * 400,
-            "delta_end": [-0.125] * 400,
+            "target": ["start", "end"] * 200,
+            "source": ["layer"] * 400,
+            "layer": [index // 2 + 1 for index in range(400)],
+            "delta": [index / 8 for index in range(400)],
         }
     )
-    path = tmp_path / "predictions" / "q1.parquet"
-    write_table(frame, "predictions", path, {"bertscope.n_steps": "4"})
+    path = tmp_path / "convergence_deltas" / "q1.parquet"
+    write_table(frame, "convergence_deltas", path, {"bertscope.n_steps": "4"})
     return path, frame
 
 
 def test_a_table_part_reads_back_with_its_checks(tmp_path):
     path, frame = small_part(tmp_path)
-    pd.testing.assert_frame_equal(read_part(path), conform(frame, "predictions"), check_exact=True)
+    pd.testing.assert_frame_equal(read_part(path), conform(frame, "convergence_deltas"), check_exact=True)
     assert check_part(path) == 400
 
 
