@@ -26,7 +26,10 @@ def main(smk):
         ).items():
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
-    metadata = table_metadata(smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure})
+    metadata = table_metadata(
+        smk.input.model,
+        {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure, "precision": smk.params.precision},
+    )
     write_table_parts(rows, smk.output, smk.params.tables, metadata)
 
 

@@ -22,6 +22,7 @@ rule attention:
         internal_batch_size=config["internal_batch_size"],
         device=config["device"],
         procedure=config["procedure"],
+        precision=config["precision"],
         code=step_code("attention_conductance"),
         examples=batch_examples,
         layers=lambda wildcards: layer_groups_of_model("attention_layers_per_job")[
@@ -52,6 +53,7 @@ rule attention_tables:
         tables=ATTENTION_TABLES,
         n_steps=config["n_steps"],
         procedure=config["procedure"],
+        precision=config["precision"],
         attention_layer=config["attention_layer"],
     script:
         step_script("build_attention_tables")

@@ -4,6 +4,7 @@ ATTRIBUTION_PARAMS = {
     "device": config["device"],
     "attribution_storage": config["attribution_storage"],
     "procedure": config["procedure"],
+    "precision": config["precision"],
 }
 
 

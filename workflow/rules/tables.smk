@@ -19,6 +19,7 @@ rule tables:
         tables=PART1_TABLES,
         n_steps=config["n_steps"],
         procedure=config["procedure"],
+        precision=config["precision"],
     script:
         step_script("build_tables")
 

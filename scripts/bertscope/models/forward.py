@@ -20,7 +20,8 @@ def explained_logits(output, attention_mask: torch.Tensor | None = None, positio
     Returns:
         (batch, 2): start and end, in :data:`bertscope.TARGETS` order.
     """
-    logits = torch.stack((output.start_logits, output.end_logits), dim=1)  # (batch, 2, L)
+    # fp32 whatever the forward's precision (precision: bf16 autocasts it): the explained values and deltas are sums.
+    logits = torch.stack((output.start_logits, output.end_logits), dim=1).float()  # (batch, 2, L)
     if positions is not None:
         return logits.gather(2, positions.unsqueeze(-1)).squeeze(-1)
     if attention_mask is not None:
