@@ -5,7 +5,9 @@ or reference value leaking into a real position would show."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 
 import pytest
 import torch
@@ -152,7 +154,7 @@ def test_grouped_shared_pass_equals_one_by_one(model, examples):
 def test_grouped_deltas_are_per_example(model, examples):
     """captum's convergence delta of each example in a group: its own sum minus its own output difference."""
     tensors = examples["tutorial"]
-    group, lengths, _ = next(grouped(tensors, 4))
+    group, _, _ = next(grouped(tensors, 4))
     attributions, deltas = embedding_lig(model, group, N_STEPS, None)
     sums = attributions.sum(dim=(1, 2))
     alone_deltas = [embedding_lig(model, one, N_STEPS, None)[1] for one in tensors]
@@ -228,6 +230,7 @@ def test_bf16_runs_on_the_cpu_with_fp32_results(model, examples):
     assert attributions.dtype == torch.float32 and delta.dtype == torch.float32
     assert not torch.equal(attributions, exact)  # bf16 did run
     torch.testing.assert_close(attributions, exact, rtol=0.1, atol=0.05)
+    torch.testing.assert_close(delta, exact_delta, rtol=0.1, atol=0.05)
 
 
 def test_progress_lines_name_the_job_and_give_an_eta(caplog):
@@ -243,3 +246,34 @@ def test_progress_lines_name_the_job_and_give_an_eta(caplog):
         "embedding_lig b0001: done in 40 s",
     ]
     assert duration(425) == "7 min 05 s" and duration(7380) == "2 h 03 min"
+
+
+@pytest.mark.slow
+def test_bf16_pipeline_records_its_precision(tmp_path, tiny_model_dir):
+    """precision: bf16 runs end to end on the CPU (Part 2 included) and says so in every table and the provenance."""
+    from conftest import TUTORIAL_EXAMPLE, read_table, snakemake, table_metadata, write_config
+
+    from bertscope.pipeline.tensor_io import read_records
+
+    short = {"question": "Who is important to us?", "context": "It is important to us to help them.", "answer": "us"}
+    write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        examples={"tutorial": TUTORIAL_EXAMPLE, "short": short},
+        n_steps=4,
+        threads_per_job=1,
+        precision="bf16",
+        figure_formats=["png"],
+    )
+    completed = snakemake(tmp_path, "--cores", "2")
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    for table in ("predictions", "attention_heads"):
+        assert table_metadata(tmp_path, table)[b"bertscope.precision"] == b"bf16", table
+    assert json.loads((tmp_path / "results" / "provenance.json").read_text())["precision"] == "bf16"
+    attributions = sorted((tmp_path / "results" / "attributions").rglob("*.safetensors"))
+    assert attributions and all(
+        record["precision"] == "bf16" for path in attributions for record in read_records(path).values()
+    )
+    assert set(read_table(tmp_path, "predictions")["example"]) == {"tutorial", "short"}
+    logs = "".join(path.read_text() for path in (tmp_path / "results" / "logs" / "embedding_lig").rglob("*.log"))
+    assert re.search(r"embedding_lig \S+: group 1 of \d \(\d examples? of \d+ tokens\), 0 of 2 examples done", logs)

@@ -63,7 +63,8 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2):
     def each_group():
         done = 0
         for number, examples in enumerate(groups):
-            progress.starting(number, f"{len(examples)} examples of {lengths[examples[-1]]} tokens", done, len(lengths))
+            what = f"{len(examples)} example{'s' if len(examples) > 1 else ''} of {lengths[examples[-1]]} tokens"
+            progress.starting(number, what, done, len(lengths))
             tensors = pad_group([inputs.tensors(example) for example in examples], pad_token_id)
             with compute_precision(smk.params.precision, device):
                 yield ExampleGroup(

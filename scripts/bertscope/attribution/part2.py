@@ -188,6 +188,7 @@ def attention_group_results(
                         "conductance": example_conductance,
                         "alpha_value_norm": norms["alpha_value_norm"],
                     }
-            kept |= {f"{layer_key(layer)}.{name}": value.detach() for name, value in per_layer.items()}
+            # fp32 whatever the passes' precision (bf16 autocasts the norms' products too).
+            kept |= {f"{layer_key(layer)}.{name}": value.detach().float() for name, value in per_layer.items()}
         results.append(kept)
     return results
