@@ -136,7 +136,7 @@ def part2(model, tensors, lengths, n_steps):
     return {name: [example[name] for example in kept] for name in kept[0]}
 
 
-def grouped(examples: list[dict], model, device, shared: bool) -> list[list[int]]:
+def grouped(examples: list[dict], model, device, shared: bool, attention_layers: int) -> list[list[int]]:
     """The groups a job would form (``shared``), or one example each."""
     if not shared:
         return [[index] for index in range(len(examples))]
@@ -144,7 +144,8 @@ def grouped(examples: list[dict], model, device, shared: bool) -> list[list[int]
     budget = activation_memory_budget(device)
 
     def limit(length):
-        return group_limit(bytes_per_point(model.config, length), budget, "auto", CONDUCTANCE_MIN_POINTS)
+        per_point = bytes_per_point(model.config, length, attention_layers)
+        return group_limit(per_point, budget, "auto", CONDUCTANCE_MIN_POINTS)
 
     return [[int(index) for index in group] for group in length_groups(lengths, limit)]
 
@@ -152,7 +153,8 @@ def grouped(examples: list[dict], model, device, shared: bool) -> list[list[int]
 def run(part, model, examples, device, precision, shared, n_steps) -> tuple[dict, dict]:
     """Time one part over the examples; returns the measurements and each example's results, by quantity."""
     counter = PassCounter(model)
-    groups = grouped(examples, model, device, shared)
+    attention_layers = model.config.num_hidden_layers if part == "part2" else 0
+    groups = grouped(examples, model, device, shared, attention_layers)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)

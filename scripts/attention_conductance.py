@@ -10,8 +10,10 @@ from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
-    model, device, groups = attribution_job(smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS)
     layers, chosen = list(smk.params.layers), smk.params.chosen_layer
+    model, device, groups = attribution_job(
+        smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS, attention_layers=len(layers)
+    )
     with_matrices = set(smk.params.figure_examples)
     results = {}
     for group in groups:

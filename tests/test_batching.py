@@ -220,6 +220,8 @@ def test_group_limit_bounds_memory_by_the_budget(model):
     assert group_limit(per_point, 0, 48, 4) == 6  # an integer counts rows: 48 // (2 targets × 4 points)
     rows = auto_internal_batch_size(model.config, 40, 10 * per_point, 4, examples=2)
     assert rows == 2 * 2 * 5  # 2 examples × 2 targets × 5 points: the group's points within the budget
+    # Part 2's attention conductance of 3 layers: 8 floats per head (2) and token pair (40²) and layer, 4 bytes each.
+    assert bytes_per_point(model.config, 40, attention_layers=3) - per_point == 4 * 8 * 2 * 40**2 * 3
 
 
 def test_bf16_runs_on_the_cpu_with_fp32_results(model, examples):

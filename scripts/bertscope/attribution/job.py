@@ -30,7 +30,7 @@ class ExampleGroup:
         return split_rows(rows, self.lengths, token_dims)
 
 
-def attribution_job(smk, attention_weights: bool = False, min_points: int = 2):
+def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, attention_layers: int = 0):
     """What every attribution step starts with: torch set up, the model on the device, and the batch's examples.
 
     Args:
@@ -38,6 +38,8 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2):
         attention_weights: load the model so that it returns them (:func:`~bertscope.models.loading.load_model`).
         min_points: the fewest path points of a chunk of the step's attribution, which sizes the groups
             (:func:`~bertscope.attribution.batching.group_limit`).
+        attention_layers: the layers whose attention probabilities' conductance the step takes (Part 2), which
+            the groups' memory counts (:func:`~bertscope.attribution.part1.bytes_per_point`).
 
     Returns:
         The model, the device's name, and an iterator of :class:`ExampleGroup`: the examples sorted by length and
@@ -53,7 +55,7 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2):
     budget = activation_memory_budget(device)
 
     def limit(length: int) -> int:
-        per_point = bytes_per_point(model.config, length)
+        per_point = bytes_per_point(model.config, length, attention_layers)
         return group_limit(per_point, budget, smk.params.internal_batch_size, min_points)
 
     groups = length_groups(lengths, limit)

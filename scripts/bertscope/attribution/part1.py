@@ -47,13 +47,24 @@ def target_columns(tensors: dict) -> list[int]:
     return TARGET_COLUMNS * tensors["input_ids"].shape[0]
 
 
-def bytes_per_point(config, sequence_length: int) -> float:
+ATTENTION_FLOATS_PER_PAIR = 8
+"""Floats per head and token pair that the conductance of a layer's attention probabilities (Part 2) keeps per path
+point beyond the forward's activations: for each of the 2 targets their gradient, the evaluation repeated per
+target, the step differences and the product of the two. At 300 tokens on the demo model that is 1.9 times the
+forward's activations: without it, chunks sized for 1.5 GiB held about 4.6 GB (two Part 2 jobs of 3.7 GB each were
+seen with the 1.5 GiB budget)."""
+
+
+def bytes_per_point(config, sequence_length: int, attention_layers: int = 0) -> float:
     """The activations autograd keeps for one example's path point (one row: the targets share it), per token and
-    encoder layer about 14 hidden-size vectors, 2 intermediate-size ones and the attention scores."""
-    floats_per_token_layer = (
-        14 * config.hidden_size + 2 * config.intermediate_size + 3 * config.num_attention_heads * sequence_length
-    )
-    return 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
+    encoder layer about 14 hidden-size vectors, 2 intermediate-size ones and the attention scores; plus, for the
+    ``attention_layers`` whose attention probabilities' conductance Part 2 takes, :data:`ATTENTION_FLOATS_PER_PAIR`
+    per head and token pair."""
+    heads = config.num_attention_heads
+    floats_per_token_layer = 14 * config.hidden_size + 2 * config.intermediate_size + 3 * heads * sequence_length
+    floats = floats_per_token_layer * sequence_length * config.num_hidden_layers
+    floats += ATTENTION_FLOATS_PER_PAIR * heads * sequence_length**2 * attention_layers
+    return 4 * floats
 
 
 def auto_internal_batch_size(
@@ -62,6 +73,7 @@ def auto_internal_batch_size(
     memory_bytes: float = AUTO_BATCH_MEMORY_BYTES,
     min_points: int = 2,
     examples: int = 1,
+    attention_layers: int = 0,
 ) -> int:
     """How many captum rows fit one chunk: enough to keep torch busy, bounded by ``memory_bytes``.
 
@@ -71,11 +83,13 @@ def auto_internal_batch_size(
         memory_bytes: the activation budget of one chunk.
         min_points: the fewest path points per chunk (2, the least captum's conductance accepts, by default).
         examples: the examples attributed together (a group, :mod:`bertscope.attribution.batching`).
+        attention_layers: the layers whose attention probabilities' conductance is taken (Part 2).
 
     Returns:
         Rows: every target of every example, times the path points that fit (at least ``min_points``).
     """
-    points = max(min_points, int(memory_bytes // (examples * bytes_per_point(config, sequence_length))))
+    per_point = examples * bytes_per_point(config, sequence_length, attention_layers)
+    points = max(min_points, int(memory_bytes // per_point))
     return len(TARGETS) * examples * points
 
 
@@ -88,12 +102,14 @@ def activation_memory_budget(device: torch.device) -> float:
     return AUTO_BATCH_MEMORY_BYTES
 
 
-def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2) -> int:
+def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2, attention_layers: int = 0) -> int:
     """captum's ``internal_batch_size`` for the (B, L) ``tensors``: ``auto`` sized to the device's budget."""
     if internal_batch_size in (None, "auto"):
         ids = tensors["input_ids"]
         budget = activation_memory_budget(ids.device)
-        return auto_internal_batch_size(model.config, ids.shape[1], budget, min_points, examples=ids.shape[0])
+        return auto_internal_batch_size(
+            model.config, ids.shape[1], budget, min_points, examples=ids.shape[0], attention_layers=attention_layers
+        )
     return int(internal_batch_size)
 
 

@@ -52,7 +52,9 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
         ),
         target=target_columns(tensors),
         n_steps=n_steps,
-        internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
+        internal_batch_size=chunk_rows(
+            model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS, attention_layers=len(layers)
+        ),
     )
     outputs, probabilities = results[: len(layers)], results[len(layers) :]
     return (
