@@ -15,7 +15,7 @@ def main(smk):
         smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS, attention_layers=len(layers)
     )
     with_matrices = set(smk.params.figure_examples)
-    results = {}
+    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         matrices = [example in with_matrices for example in group.examples]
         kept = attention_group_results(

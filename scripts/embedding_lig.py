@@ -9,7 +9,7 @@ from bertscope.pipeline.tensor_io import save_batch
 
 def main(smk):
     model, device, groups = attribution_job(smk)
-    results = {}
+    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         attributions, deltas = embedding_lig(model, group.tensors, smk.params.n_steps, smk.params.internal_batch_size)
         for example, attribution, delta in zip(

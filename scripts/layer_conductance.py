@@ -10,7 +10,7 @@ from bertscope.pipeline.tensor_io import save_batch
 def main(smk):
     model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS)
     layers = list(smk.params.layers)
-    results = {}
+    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         attributions, deltas = layer_conductance(
             model, group.tensors, layers, smk.params.n_steps, smk.params.internal_batch_size, smk.params.procedure

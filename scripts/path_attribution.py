@@ -20,7 +20,8 @@ def main(smk):
     model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS)
     layers = list(smk.params.layers)
     storage = smk.params.attribution_storage
-    embeddings, conductance = {}, {}
+    # The files keep the batch's order of examples, whatever the groups'.
+    embeddings, conductance = dict.fromkeys(smk.params.examples), dict.fromkeys(smk.params.examples)
     for group in groups:
         (lig, lig_deltas), (attributions, deltas) = path_attribution(
             model, group.tensors, layers, smk.params.n_steps, smk.params.internal_batch_size
