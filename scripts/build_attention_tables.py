@@ -22,7 +22,7 @@ def main(smk):
         for table, frames in attention_example_tables(example, inputs.records[example]["tokens"], files).items():
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
-    settings = {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure, "target": smk.params.target}
+    settings = {name: smk.params[name] for name in ("n_steps", "procedure", "target", "precision")}
     metadata = table_metadata(smk.input.model, {**settings, "attention_layer": smk.params.attention_layer})
     write_table_parts(rows, smk.output, smk.params.tables, metadata)
 

@@ -27,7 +27,7 @@ def main(smk):
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
     metadata = table_metadata(
-        smk.input.model, {"n_steps": smk.params.n_steps, "procedure": smk.params.procedure, "target": smk.params.target}
+        smk.input.model, {name: smk.params[name] for name in ("n_steps", "procedure", "target", "precision")}
     )
     write_table_parts(rows, smk.output, smk.params.tables, metadata)
 

@@ -4,7 +4,7 @@ against a random baseline, and τ-LOO (bertscope.evaluation.faithfulness), one p
 import logging
 from collections import defaultdict
 
-from bertscope.attribution.job import attribution_job
+from bertscope.attribution.job import attribution_job, each_example
 from bertscope.attribution.part1 import activation_memory_budget
 from bertscope.evaluation.faithfulness import evaluate_example, reference_token_id, rows_per_pass, source_scores
 from bertscope.models.loading import load_tokenizer
@@ -19,13 +19,13 @@ log = logging.getLogger("bertscope")
 
 def main(smk):
     params = smk.params
-    model, _, examples = attribution_job(smk)
+    model, _, groups = attribution_job(smk)
     reference_id = reference_token_id(load_tokenizer(smk.input.model), params.reference)
     embeddings, subembeddings = BatchFile(smk.input.embeddings), BatchFile(smk.input.subembeddings)
     conductance = [BatchFile(path) for path in smk.input.conductance]
     attention = [BatchFile(path) for path in smk.input.attention]
     rows = defaultdict(list)
-    for example, tensors, record in examples:
+    for example, tensors, record in each_example(groups):
         scores = source_scores(example, embeddings, subembeddings, conductance, attention)
         chunk = rows_per_pass(model.config, tensors["input_ids"].shape[1], activation_memory_budget(model.device))
         result = evaluate_example(

@@ -5,7 +5,7 @@ import logging
 
 import pandas as pd
 
-from bertscope.attribution.job import attribution_job
+from bertscope.attribution.job import attribution_job, each_example
 from bertscope.attribution.part1 import embedding_lig
 from bertscope.evaluation.sanity import cascade
 from bertscope.pipeline.provenance import table_metadata
@@ -22,13 +22,13 @@ def main(smk):
     if not params.examples:  # a batch without examples to check: its empty part, no model loaded
         write_table(pd.DataFrame(), "sanity_cascade", smk.output.table, metadata)
         return
-    model, _, examples = attribution_job(smk)
+    model, _, groups = attribution_job(smk)
 
     def attribute(stage_model, tensors):
         return embedding_lig(stage_model, tensors, params.n_steps, params.internal_batch_size)
 
     frames = []
-    for example, tensors, _ in examples:
+    for example, tensors, _ in each_example(groups):
         rows = pd.DataFrame(cascade(model, tensors, attribute, params.seed)).assign(example=example)
         frames.append(rows)
         last = rows[rows["stage_index"] == rows["stage_index"].max()]

@@ -1,5 +1,5 @@
 """Layer Integrated Gradients on the word, token-type and position embeddings at once, for the start and the end
-position, for every example of a batch (one file for the batch)."""
+position, for every example of a batch (one file for the batch), its examples in groups that share the passes."""
 
 from bertscope.attribution.job import attribution_job, attribution_record, log_deltas
 from bertscope.attribution.part1 import subembedding_lig
@@ -9,16 +9,20 @@ from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
-    model, device, examples = attribution_job(smk)
-    results = {}
-    for example, tensors, _ in examples:
-        attributions, delta = subembedding_lig(model, tensors, smk.params.n_steps, smk.params.internal_batch_size)
-        kept = {"delta": delta}
-        for source, attribution in attributions.items():
-            summary = stored_summary(attribution, None, smk.params.attribution_storage)
-            kept.update({f"{source}.{name}": value for name, value in summary.items()})
-        results[example] = (kept, attribution_record(smk, "subembeddings", device))
-        log_deltas(example, "sub-embeddings", delta)
+    model, device, groups = attribution_job(smk)
+    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
+    for group in groups:
+        attributions, deltas = subembedding_lig(
+            model, group.tensors, smk.params.n_steps, smk.params.internal_batch_size
+        )
+        per_source = {source: group.split(attribution) for source, attribution in attributions.items()}
+        for index, (example, delta) in enumerate(zip(group.examples, group.split(deltas, ()), strict=True)):
+            kept = {"delta": delta}
+            for source, attribution in per_source.items():
+                summary = stored_summary(attribution[index], None, smk.params.attribution_storage)
+                kept.update({f"{source}.{name}": value for name, value in summary.items()})
+            results[example] = (kept, attribution_record(smk, "subembeddings", device))
+            log_deltas(example, "sub-embeddings", delta)
     save_batch(smk.output.attributions, results)
 
 

@@ -83,9 +83,16 @@ def test_matrices_are_kept_only_when_asked_and_per_head_only_for_the_chosen_laye
     assert "layer_01.summed_alpha_value_norm" in full
 
 
+def example_attention_and_values(model, tensors, layers):
+    """:func:`attention_and_values` of the one example of ``tensors``: its (B = 1) batch axis dropped."""
+    return tuple(
+        {layer: rows[0] for layer, rows in found.items()} for found in attention_and_values(model, tensors, layers)
+    )
+
+
 def test_attention_weights_equal_an_independent_softmax_of_queries_and_keys(model, tensors):
     layers = list(range(1, model.config.num_hidden_layers + 1))
-    attention, values = attention_and_values(model, tensors, layers)
+    attention, values = example_attention_and_values(model, tensors, layers)
     with torch.no_grad():
         hidden = run_on_input(model, tensors, output_hidden_states=True).hidden_states
     heads = model.config.num_attention_heads
@@ -118,7 +125,7 @@ def test_layer_output_conductance_with_the_word_embeddings_as_input_is_complete(
 
 
 def test_the_norm_of_the_summed_heads_equals_the_materialised_sum(model, tensors):
-    attention, values = attention_and_values(model, tensors, [1])
+    attention, values = example_attention_and_values(model, tensors, [1])
     transformed = transformed_values(model, 1, values[1])
     direct = torch.einsum("hks,hso->kso", attention[1], transformed).norm(dim=-1)
     norms = attention_norms(model, 1, attention[1], values[1])

@@ -23,6 +23,7 @@ rule attention:
         device=config["device"],
         target=config["target"],
         procedure=config["procedure"],
+        precision=config["precision"],
         code=step_code("attention_conductance"),
         examples=batch_examples,
         layers=lambda wildcards: layer_groups_of_model("attention_layers_per_job")[
@@ -54,6 +55,7 @@ rule attention_tables:
         target=config["target"],
         n_steps=config["n_steps"],
         procedure=config["procedure"],
+        precision=config["precision"],
         attention_layer=config["attention_layer"],
     script:
         step_script("build_attention_tables")

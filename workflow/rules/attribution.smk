@@ -5,6 +5,7 @@ ATTRIBUTION_PARAMS = {
     "attribution_storage": config["attribution_storage"],
     "procedure": config["procedure"],
     "target": config["target"],
+    "precision": config["precision"],
 }
 
 

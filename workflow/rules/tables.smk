@@ -20,6 +20,7 @@ rule tables:
         target=config["target"],
         n_steps=config["n_steps"],
         procedure=config["procedure"],
+        precision=config["precision"],
     script:
         step_script("build_tables")
 

@@ -93,7 +93,8 @@ def gradients_per_target(output: torch.Tensor, tensors: tuple[torch.Tensor, ...]
         torch.autograd.grad(output[:, column].sum(), tensors, retain_graph=column < len(TARGET_COLUMNS) - 1)
         for column in TARGET_COLUMNS
     ]
-    return tuple(torch.stack(grads, dim=1).flatten(0, 1) for grads in zip(*per_column, strict=True))
+    # fp32 whatever the forward's precision (precision: bf16): captum sums these over the path.
+    return tuple(torch.stack(grads, dim=1).flatten(0, 1).float() for grads in zip(*per_column, strict=True))
 
 
 class SharedPassLayerIntegratedGradients(LayerIntegratedGradients):
@@ -233,7 +234,7 @@ class MultiLayerConductance(LayerConductance):
         for gradient, layer_output in zip(gradients, layer_outputs, strict=False):
             # The gradients are taken; detaching frees this chunk's forward graph, which captum's chunking would
             # otherwise keep alive through the first chunk's (undetached) sum until the end.
-            evaluation = layer_output.detach().repeat_interleave(len(TARGETS), dim=0)
+            evaluation = layer_output.detach().float().repeat_interleave(len(TARGETS), dim=0)
             step_differences = evaluation[num_examples:] - evaluation[:-num_examples]
             attributions.append(
                 _reshape_and_sum(

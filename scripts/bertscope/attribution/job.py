@@ -3,73 +3,142 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 
+from bertscope.attribution.batching import group_limit, length_groups, pad_group, split_rows
+from bertscope.attribution.part1 import activation_memory_budget, bytes_per_point
+from bertscope.attribution.progress import Progress
 from bertscope.attribution.stored import layer_key, stored_summary
 from bertscope.models.forward import EXPLAINED_POSITIONS
 from bertscope.models.loading import configure_torch, load_model, resolve_device
+from bertscope.models.precision import compute_precision
 from bertscope.pipeline.schema import check_allowed
 from bertscope.pipeline.tensor_io import BatchFile
 
 log = logging.getLogger("bertscope")
 
 
-def attribution_job(smk, attention_weights: bool = False):
+@dataclass
+class ExampleGroup:
+    """Examples of a job attributed together: their ids, inputs records, tokens and padded (B, L_max) tensors."""
+
+    examples: list[str]
+    records: list[dict]
+    lengths: list[int]
+    tensors: dict
+
+    def split(self, rows, token_dims: tuple[int, ...] = (1,)) -> list:
+        """:func:`~bertscope.attribution.batching.split_rows` of the group's result rows: one tensor per example."""
+        return split_rows(rows, self.lengths, token_dims)
+
+
+def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, attention_layers: int = 0):
     """What every attribution step starts with: torch set up, the model on the device, and the batch's examples.
 
     Args:
-        smk: the Snakemake job object (``input.model``, ``input.inputs``, ``params.device``, ``params.examples``,
-            ``threads``).
-        attention_weights: load the model so that it returns attention weights
-            (:func:`~bertscope.models.loading.load_model`).
+        smk: Snakemake's job object (``input.model``, ``input.inputs``, ``threads``; ``params``: device, precision,
+            internal_batch_size, target, examples).
+        attention_weights: load the model so that it returns them (:func:`~bertscope.models.loading.load_model`).
+        min_points: the fewest path points of a chunk of the step's attribution, which sizes the groups
+            (:func:`~bertscope.attribution.batching.group_limit`).
+        attention_layers: the layers whose attention probabilities' conductance the step takes (Part 2), which
+            the groups' memory counts (:func:`~bertscope.attribution.part1.bytes_per_point`).
 
     Returns:
-        ``(model, device, examples)``: the model in eval mode on the device, the device's name (``cpu``, ``cuda:0``),
-        and an iterator of ``(example id, tensors, inputs record)``, the example's (1, L) tensors on the device, read
-        one example at a time and logged as it goes (``example 3 of 64``).
+        The model, the device's name, and an iterator of :class:`ExampleGroup`: the examples sorted by length and
+        cut into length buckets (:func:`~bertscope.attribution.batching.length_groups`), read one group at a time,
+        each computed under the configured precision and logged as it starts, with the step, the batch and an
+        estimate of the time left; with ``target: predicted_logit`` its tensors carry the explained positions
+        (:func:`with_target`).
     """
     configure_torch(smk.threads)
     device = resolve_device(smk.params.device)
     model = load_model(smk.input.model, device, attention_weights)
     inputs = BatchFile(smk.input.inputs, framework="pt", device=str(device))
-    examples = list(smk.params.examples)
+    lengths = {example: len(inputs.records[example]["tokens"]) for example in smk.params.examples}
+    budget = activation_memory_budget(device)
 
-    def each_example():
-        """The batch's examples, one at a time, each logged before it is computed."""
-        for number, example in enumerate(examples, 1):
-            log.info("example %d of %d: %s", number, len(examples), example)
-            tensors, record = inputs.tensors(example), inputs.records[example]
-            yield example, with_target(tensors, record, smk.params.target), record
+    def limit(length: int) -> int:
+        per_point = bytes_per_point(model.config, length, attention_layers)
+        return group_limit(per_point, budget, smk.params.internal_batch_size, min_points)
 
-    return model, str(device), each_example()
+    groups = length_groups(lengths, limit)
+    pad_token_id = model.config.pad_token_id or 0
+    progress = Progress(_job_name(smk), [len(group) * lengths[group[-1]] for group in groups])
+
+    def each_group():
+        done = 0
+        for number, examples in enumerate(groups):
+            what = f"{len(examples)} example{'s' if len(examples) > 1 else ''} of {lengths[examples[-1]]} tokens"
+            progress.starting(number, what, done, len(lengths))
+            records = [inputs.records[example] for example in examples]
+            tensors = pad_group([inputs.tensors(example) for example in examples], pad_token_id)
+            tensors = with_target(tensors, records, smk.params.target)
+            with compute_precision(smk.params.precision, device):
+                yield ExampleGroup(examples, records, [lengths[example] for example in examples], tensors)
+            done += len(examples)
+        progress.finished()
+
+    return model, str(device), each_group()
 
 
-def with_target(tensors: dict, record: dict, target: str) -> dict:
-    """The example's tensors with the explained positions of ``target: predicted_logit`` (the start and end the
-    model predicts on the real input, fixed along the path); unchanged for ``max_logit`` (the tutorial's).
+def each_example(groups):
+    """The examples of an attribution job's groups one by one, each with its own unpadded tensors: for the steps
+    that treat one example at a time (faithfulness, the sanity cascade).
 
     Args:
-        tensors: the example's input tensors, (1, L) each.
-        record: its inputs record (``predicted_start``, ``predicted_end``).
+        groups: :func:`attribution_job`'s iterator of :class:`ExampleGroup`.
+
+    Yields:
+        ``(example id, tensors, inputs record)``, the tensors (1, L_b) each (the explained positions (1, 2)).
+    """
+    for group in groups:
+        for index, (example, record, length) in enumerate(
+            zip(group.examples, group.records, group.lengths, strict=True)
+        ):
+            yield example, _unpadded(group.tensors, index, length), record
+
+
+def _unpadded(tensors: dict, index: int, length: int) -> dict:
+    """Example ``index``'s rows of a group's tensors, cut to its ``length`` tokens."""
+    rows = {name: tensor[index : index + 1] for name, tensor in tensors.items()}
+    return {name: row if name == EXPLAINED_POSITIONS else row[:, :length] for name, row in rows.items()}
+
+
+def with_target(tensors: dict, records: list[dict], target: str) -> dict:
+    """A group's tensors with the explained positions of ``target: predicted_logit`` (the start and end the model
+    predicts on each real input, fixed along the path); unchanged for ``max_logit`` (the tutorial's).
+
+    Args:
+        tensors: the group's padded input tensors, (B, L) each.
+        records: its examples' inputs records (``predicted_start``, ``predicted_end``), in the group's order.
         target: the ``target`` setting.
 
     Returns:
-        ``tensors``, with :data:`~bertscope.models.forward.EXPLAINED_POSITIONS` (1, 2) long for ``predicted_logit``.
+        ``tensors``, with :data:`~bertscope.models.forward.EXPLAINED_POSITIONS` (B, 2) long for ``predicted_logit``.
     """
     check_allowed("target", target)
     if target == "max_logit":
         return tensors
     device = tensors["input_ids"].device
-    positions = torch.tensor([[record["predicted_start"], record["predicted_end"]]], dtype=torch.long, device=device)
-    return {**tensors, EXPLAINED_POSITIONS: positions}
+    spans = [[record["predicted_start"], record["predicted_end"]] for record in records]
+    return {**tensors, EXPLAINED_POSITIONS: torch.tensor(spans, dtype=torch.long, device=device)}
+
+
+def _job_name(smk) -> str:
+    """The step and its batch (and layer group) for the log lines: ``attention b0003/layers_01-04``."""
+    rule = getattr(smk, "rule", None) or "attribution"
+    values = [str(value) for value in getattr(smk, "wildcards", None) or []]  # Snakemake's wildcards: a list
+    return f"{rule} {'/'.join(values)}" if values else rule
 
 
 def attribution_record(smk, source: str, device: str, **extra) -> dict:
     """The record an attribution file keeps per example: what was computed, how, and on which device.
 
     Args:
-        smk: the Snakemake job object (``params.n_steps``, ``params.procedure``).
+        smk: the Snakemake job object (``params``: n_steps, procedure, precision, target).
         source: what the file holds (``embeddings``, ``subembeddings``, ``layer``, ``attention``).
         device: the device's name.
         **extra: more fields (``layers`` of a conductance file, ...).
@@ -78,8 +147,15 @@ def attribution_record(smk, source: str, device: str, **extra) -> dict:
         A JSON-able dict.
     """
     params = smk.params
-    record = {"source": source, "n_steps": params.n_steps, "device": device, "procedure": params.procedure}
-    return {**record, "target": params.target, **extra}
+    return {
+        "source": source,
+        "n_steps": params.n_steps,
+        "device": device,
+        "procedure": params.procedure,
+        "precision": params.precision,
+        "target": params.target,
+        **extra,
+    }
 
 
 def kept_tensors(attribution, delta, explained, storage: str, prefix: str = "") -> dict:
@@ -110,6 +186,31 @@ def log_deltas(example: str, what: str, delta) -> None:
         delta: (2,) tensor: the start and end targets' deltas.
     """
     log.info("%s %s: convergence deltas start %.3g, end %.3g", example, what, *delta.tolist())
+
+
+def split_layers(group: ExampleGroup, attributions: dict, deltas: dict):
+    """Each example's ``(id, inputs record, ({layer: (2, L_b, H)}, {layer: (2,)}))`` from a group's conductance.
+
+    Args:
+        group: the group the conductance was computed for.
+        attributions: ``{layer: (B·2, L_max, H)}`` the group's rows (row 2b+t: example b, target t).
+        deltas: ``{layer: (B·2,)}`` their convergence deltas.
+
+    Yields:
+        Per example of the group, in its order: its id, its inputs record, and its layers' unpadded conductance
+        and deltas.
+    """
+    per_layer = {layer: group.split(rows) for layer, rows in attributions.items()}
+    per_layer_deltas = {layer: group.split(rows, ()) for layer, rows in deltas.items()}
+    for index, (example, record) in enumerate(zip(group.examples, group.records, strict=True)):
+        yield (
+            example,
+            record,
+            (
+                {layer: rows[index] for layer, rows in per_layer.items()},
+                {layer: rows[index] for layer, rows in per_layer_deltas.items()},
+            ),
+        )
 
 
 def conductance_kept(example: str, attributions: dict, deltas: dict, inputs_record: dict, storage: str) -> dict:

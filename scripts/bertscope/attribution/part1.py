@@ -5,6 +5,11 @@ per target and captum's ``target`` picks column 0 (start) for the first row and 
 captum call over the integration path serves both targets; the model runs once per path point and each target
 takes its own backward pass (:mod:`bertscope.attribution.captum_extensions`). Every result stacks the targets on
 axis 0 in :data:`bertscope.TARGETS` order.
+
+Every function takes a group of B examples, ``tensors`` of shape (B, L) padded to the longest with the attention
+mask 0 on the padding (one example: B = 1), and returns rows example-major and target-minor (row ``2b + t``:
+example b, target t), (2B, L, ...), padded positions included; :func:`bertscope.attribution.batching.split_rows`
+cuts them into each example's (2, L_b, ...).
 """
 
 from __future__ import annotations
@@ -37,25 +42,60 @@ measured on a 384-token example, bert-base-shaped: 15.3 s and 1.4 GiB at 2 point
 
 
 def per_target(tensor: torch.Tensor) -> torch.Tensor:
-    """Repeat a batch-of-one tensor once per target along axis 0."""
-    return tensor.expand(len(TARGETS), *tensor.shape[1:]).contiguous()
+    """Repeat each example's row once per target along axis 0: (B, ...) → (B·targets, ...), row ``2b + t`` is
+    example b and target t (:mod:`bertscope.attribution.batching`)."""
+    return tensor.repeat_interleave(len(TARGETS), dim=0)
+
+
+def target_columns(tensors: dict) -> list[int]:
+    """captum's ``target`` for the rows of :func:`per_target`: start, end, start, end, … for the B examples."""
+    return TARGET_COLUMNS * tensors["input_ids"].shape[0]
+
+
+ATTENTION_FLOATS_PER_PAIR = 8
+"""Floats per head and token pair that the conductance of a layer's attention probabilities (Part 2) keeps per path
+point beyond the forward's activations: for each of the 2 targets their gradient, the evaluation repeated per
+target, the step differences and the product of the two. At 300 tokens on the demo model that is 1.9 times the
+forward's activations: without it, chunks sized for 1.5 GiB held about 4.6 GB (two Part 2 jobs of 3.7 GB each were
+seen with the 1.5 GiB budget)."""
+
+
+def bytes_per_point(config, sequence_length: int, attention_layers: int = 0) -> float:
+    """The activations autograd keeps for one example's path point (one row: the targets share it), per token and
+    encoder layer about 14 hidden-size vectors, 2 intermediate-size ones and the attention scores; plus, for the
+    ``attention_layers`` whose attention probabilities' conductance Part 2 takes, :data:`ATTENTION_FLOATS_PER_PAIR`
+    per head and token pair."""
+    heads = config.num_attention_heads
+    floats_per_token_layer = 14 * config.hidden_size + 2 * config.intermediate_size + 3 * heads * sequence_length
+    floats = floats_per_token_layer * sequence_length * config.num_hidden_layers
+    floats += ATTENTION_FLOATS_PER_PAIR * heads * sequence_length**2 * attention_layers
+    return 4 * floats
 
 
 def auto_internal_batch_size(
-    config, sequence_length: int, memory_bytes: float = AUTO_BATCH_MEMORY_BYTES, min_points: int = 2
+    config,
+    sequence_length: int,
+    memory_bytes: float = AUTO_BATCH_MEMORY_BYTES,
+    min_points: int = 2,
+    examples: int = 1,
+    attention_layers: int = 0,
 ) -> int:
     """How many captum rows fit one chunk: enough to keep torch busy, bounded by ``memory_bytes``.
 
-    A chunk of captum rows runs the model on one row per path point (the targets share it), and the estimate
-    counts the activations autograd keeps for such a row, per token and encoder layer: about 14 hidden-size
-    vectors, 2 intermediate-size ones and the attention scores. The result is at least ``min_points`` path
-    points (2, the least captum's conductance accepts, by default).
+    Args:
+        config: the model's config (sizes).
+        sequence_length: the (padded) tokens of the examples.
+        memory_bytes: the activation budget of one chunk.
+        min_points: the fewest path points per chunk (2, the least captum's conductance accepts, by default).
+        examples: the examples attributed together (a group, :mod:`bertscope.attribution.batching`).
+        attention_layers: the layers whose attention probabilities' conductance is taken (Part 2).
+
+    Returns:
+        Rows: every target of every example, times the path points that fit (at least ``min_points``).
     """
-    floats_per_token_layer = (
-        14 * config.hidden_size + 2 * config.intermediate_size + 3 * config.num_attention_heads * sequence_length
-    )
-    bytes_per_point = 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
-    return len(TARGETS) * max(min_points, int(memory_bytes // bytes_per_point))
+    per_point = examples * bytes_per_point(config, sequence_length, attention_layers)
+    points = max(min_points, int(memory_bytes // per_point))
+    return len(TARGETS) * examples * points
 
 
 def activation_memory_budget(device: torch.device) -> float:
@@ -67,16 +107,19 @@ def activation_memory_budget(device: torch.device) -> float:
     return AUTO_BATCH_MEMORY_BYTES
 
 
-def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2) -> int:
+def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2, attention_layers: int = 0) -> int:
+    """captum's ``internal_batch_size`` for the (B, L) ``tensors``: ``auto`` sized to the device's budget."""
     if internal_batch_size in (None, "auto"):
         ids = tensors["input_ids"]
         budget = activation_memory_budget(ids.device)
-        return auto_internal_batch_size(model.config, ids.shape[1], budget, min_points=min_points)
+        return auto_internal_batch_size(
+            model.config, ids.shape[1], budget, min_points, examples=ids.shape[0], attention_layers=attention_layers
+        )
     return int(internal_batch_size)
 
 
 def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
-    """Layer Integrated Gradients on the whole embedding module: attributions (2, L, H) and deltas (2,)."""
+    """Layer Integrated Gradients on the whole embedding module: attributions (2B, L, H) and deltas (2B,)."""
     lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
     attributions, delta = lig.attribute(
         inputs=per_target(tensors["input_ids"]),
@@ -87,7 +130,7 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAUL
             per_target(tensors["attention_mask"]),
             *target_positions(tensors),
         ),
-        target=TARGET_COLUMNS,
+        target=target_columns(tensors),
         n_steps=n_steps,
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
@@ -98,7 +141,7 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAUL
 def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """LIG over the word, token-type and position embeddings at once.
 
-    Returns ``{name: (2, L, H)}`` for :data:`SUBEMBEDDINGS` and deltas (2,): the three together are complete,
+    Returns ``{name: (2B, L, H)}`` for :data:`SUBEMBEDDINGS` and deltas (2B,): the three together are complete,
     their sum over tokens and dimensions ≈ F(input) − F(reference).
     """
     embeddings = model.bert.embeddings
@@ -113,7 +156,7 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEF
             per_target(tensors[name]) for name in ("ref_input_ids", "ref_token_type_ids", "ref_position_ids")
         ),
         additional_forward_args=(per_target(tensors["attention_mask"]), *target_positions(tensors)),
-        target=TARGET_COLUMNS,
+        target=target_columns(tensors),
         n_steps=n_steps,
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
@@ -150,10 +193,14 @@ def conductance_differences(n_steps: int, procedure: str) -> int:
 
 
 def _output_difference(forward, inputs, baselines, mask, *positions) -> torch.Tensor:
-    """F(input) − F(reference) per target, (2,)."""
+    """F(input) − F(reference) of each row's target, (B·targets,)."""
     with torch.no_grad():
-        rows = torch.arange(len(TARGETS))
-        return forward(inputs, mask, *positions)[rows, rows] - forward(baselines, mask, *positions)[rows, rows]
+        rows = torch.arange(inputs.shape[0], device=inputs.device)
+        columns = rows % len(TARGETS)
+        difference = (
+            forward(inputs, mask, *positions)[rows, columns] - forward(baselines, mask, *positions)[rows, columns]
+        )
+        return difference.float()
 
 
 def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure, integrate_inputs=False):
@@ -170,7 +217,7 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
         inputs=inputs,
         baselines=baselines,
         additional_forward_args=(mask, *target_positions(tensors)),
-        target=TARGET_COLUMNS,
+        target=target_columns(tensors),
         n_steps=conductance_differences(n_steps, procedure),
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
     )
@@ -179,7 +226,7 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
 
 
 def _per_layer(layers, attributions, difference):
-    """``{layer: (2, L, H)}`` and ``{layer: (2,)}`` convergence deltas (the sum minus the output difference)."""
+    """``{layer: (2B, L, H)}`` and ``{layer: (2B,)}`` convergence deltas (the sum minus the output difference)."""
     results = {layer: attribution.detach() for layer, attribution in zip(layers, attributions, strict=True)}
     return results, {layer: results[layer].sum(dim=(1, 2)) - difference for layer in layers}
 
@@ -196,8 +243,8 @@ def layer_conductance(
 
     ``tutorial`` feeds the embedding outputs to BERT as ``inputs_embeds``, which embeds them a second time (position
     and token-type embeddings, layer norm), as the tutorial does; ``corrected`` feeds them to the encoder directly
-    and evaluates the embedding LIG's path points (:func:`conductance_differences`). Returns ``{layer: (2, L, H)}``
-    and ``{layer: (2,)}`` convergence deltas: each layer's conductance summed over tokens and dimensions minus
+    and evaluates the embedding LIG's path points (:func:`conductance_differences`). Returns ``{layer: (2B, L, H)}``
+    and ``{layer: (2B,)}`` convergence deltas: each layer's conductance summed over tokens and dimensions minus
     F(input) − F(reference).
     """
     attributions, _, difference = _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure)

@@ -9,15 +9,18 @@ is a head's value vector (bias included) times the head's slice of the attention
 ‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads and head sizes come from the model's
 config (the notebook hard-codes 12 and 64).
 
-All functions take 1-based layer numbers and return tensors of one example, targets on axis 0 where there are any.
+All functions take 1-based layer numbers. :func:`attention_conductance` and :func:`attention_and_values` take a
+group's (B, L) tensors (:mod:`bertscope.attribution.batching`) and return its rows, targets example-minor on axis
+0; :func:`attention_group_results` returns each example's own tensors, targets on axis 0 where there are any.
 """
 
 from __future__ import annotations
 
 import torch
 
-from bertscope.attribution.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
-from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target
+from bertscope.attribution.batching import split_rows
+from bertscope.attribution.captum_extensions import MultiLayerConductance
+from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target, target_columns
 from bertscope.attribution.stored import layer_key, token_sums
 from bertscope.models.forward import forward_from_word_embeddings, run_on_input, target_positions
 
@@ -32,8 +35,8 @@ def word_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
 def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """Conductance of each layer's output and of its attention probabilities, for start and end, one pass.
 
-    Returns ``{layer: (2, L, H)}`` (the layer output's, as Part 2 computes it) and ``{layer: (2, heads, L, L)}``
-    (the attention probabilities': from token, to token).
+    Returns ``{layer: (2B, L, H)}`` (the layer output's, as Part 2 computes it) and ``{layer: (2B, heads, L, L)}``
+    (the attention probabilities': from token, to token), rows example-major and target-minor.
     """
     blocks = [model.bert.encoder.layer[layer - 1] for layer in layers]
     modules = blocks + [block.attention.self for block in blocks]
@@ -48,9 +51,11 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
             *(per_target(tensors[name]) for name in ("token_type_ids", "position_ids", "attention_mask")),
             *target_positions(tensors),
         ),
-        target=TARGET_COLUMNS,
+        target=target_columns(tensors),
         n_steps=n_steps,
-        internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
+        internal_batch_size=chunk_rows(
+            model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS, attention_layers=len(layers)
+        ),
     )
     outputs, probabilities = results[: len(layers)], results[len(layers) :]
     return (
@@ -61,12 +66,12 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
 
 @torch.no_grad()
 def attention_and_values(model, tensors: dict, layers: list[int]) -> tuple[dict, dict]:
-    """The attention probabilities ``{layer: (heads, L, L)}`` and the value activations ``{layer: (L, hidden)}``
-    (the ``value`` projection's output, bias included) of one forward pass on the input."""
+    """The attention probabilities ``{layer: (B, heads, L, L)}`` and the value activations ``{layer: (B, L,
+    hidden)}`` (the ``value`` projection's output, bias included) of one forward pass on the (B, L) input."""
     values = {}
     hooks = [
         model.bert.encoder.layer[layer - 1].attention.self.value.register_forward_hook(
-            lambda module, inputs, output, layer=layer: values.__setitem__(layer, output[0])
+            lambda module, inputs, output, layer=layer: values.__setitem__(layer, output.float())
         )
         for layer in layers
     ]
@@ -75,7 +80,7 @@ def attention_and_values(model, tensors: dict, layers: list[int]) -> tuple[dict,
     finally:
         for hook in hooks:
             hook.remove()
-    return {layer: output.attentions[layer - 1][0] for layer in layers}, values
+    return {layer: output.attentions[layer - 1].float() for layer in layers}, values
 
 
 def transformed_values(model, layer: int, values: torch.Tensor) -> torch.Tensor:
@@ -129,29 +134,64 @@ def attention_results(
     ``conductance_head_norm`` (2, L, L), ``summed_alpha_value_norm``; for ``chosen_layer`` also the per-head
     ``attention``, ``conductance`` (2, heads, L, L) and ``alpha_value_norm``.
     """
+    length = tensors["input_ids"].shape[1]
+    (kept,) = attention_group_results(
+        model, tensors, [length], layers, chosen_layer, n_steps, [matrices], internal_batch_size
+    )
+    return kept
+
+
+def attention_group_results(
+    model,
+    tensors: dict,
+    lengths: list[int],
+    layers: list[int],
+    chosen_layer: int | None,
+    n_steps: int,
+    matrices: list[bool],
+    internal_batch_size=DEFAULT_BATCH,
+) -> list[dict[str, torch.Tensor]]:
+    """:func:`attention_results` of every example of a group from one conductance pass and one forward pass.
+
+    Args:
+        tensors: the group's (B, L_max) tensors, padded (:func:`bertscope.attribution.batching.pad_group`).
+        lengths: each example's tokens (B,), in group order.
+        matrices: per example, whether it keeps the token-pair matrices.
+
+    Returns:
+        One dict per example, as :func:`attention_results` returns it, the padded positions dropped.
+    """
     outputs, probabilities = attention_conductance(model, tensors, layers, n_steps, internal_batch_size)
     attention, values = attention_and_values(model, tensors, layers)
-    kept = {}
-    for layer in layers:
-        norms = attention_norms(model, layer, attention[layer], values[layer])
-        per_layer = {
-            "head_entropy": attention_entropy_bits(attention[layer]),
-            "value_norm_mean": norms["value_norm"].mean(dim=-1),
-            "head_conductance_norm": torch.linalg.norm(probabilities[layer], dim=(-2, -1)),
-        }
-        if matrices:
-            per_layer |= {
-                "output_token_sums": torch.from_numpy(token_sums(outputs[layer].detach().cpu().numpy())),
-                "value_norm": norms["value_norm"],
-                "attention_head_norm": torch.linalg.norm(attention[layer], dim=0),
-                "conductance_head_norm": torch.linalg.norm(probabilities[layer], dim=1),
-                "summed_alpha_value_norm": norms["summed_alpha_value_norm"],
+    outputs = {layer: split_rows(rows, lengths) for layer, rows in outputs.items()}
+    probabilities = {layer: split_rows(rows, lengths, token_dims=(2, 3)) for layer, rows in probabilities.items()}
+    results = []
+    for index, length in enumerate(lengths):
+        kept = {}
+        for layer in layers:
+            example_attention = attention[layer][index, :, :length, :length]
+            example_conductance = probabilities[layer][index]
+            norms = attention_norms(model, layer, example_attention, values[layer][index, :length])
+            per_layer = {
+                "head_entropy": attention_entropy_bits(example_attention),
+                "value_norm_mean": norms["value_norm"].mean(dim=-1),
+                "head_conductance_norm": torch.linalg.norm(example_conductance, dim=(-2, -1)),
             }
-            if layer == chosen_layer:
+            if matrices[index]:
                 per_layer |= {
-                    "attention": attention[layer],
-                    "conductance": probabilities[layer],
-                    "alpha_value_norm": norms["alpha_value_norm"],
+                    "output_token_sums": torch.from_numpy(token_sums(outputs[layer][index].detach().cpu().numpy())),
+                    "value_norm": norms["value_norm"],
+                    "attention_head_norm": torch.linalg.norm(example_attention, dim=0),
+                    "conductance_head_norm": torch.linalg.norm(example_conductance, dim=1),
+                    "summed_alpha_value_norm": norms["summed_alpha_value_norm"],
                 }
-        kept |= {f"{layer_key(layer)}.{name}": value.detach() for name, value in per_layer.items()}
-    return kept
+                if layer == chosen_layer:
+                    per_layer |= {
+                        "attention": example_attention,
+                        "conductance": example_conductance,
+                        "alpha_value_norm": norms["alpha_value_norm"],
+                    }
+            # fp32 whatever the passes' precision (bf16 autocasts the norms' products too).
+            kept |= {f"{layer_key(layer)}.{name}": value.detach().float() for name, value in per_layer.items()}
+        results.append(kept)
+    return results

@@ -7,6 +7,8 @@ from functools import partial
 
 import torch
 
+from bertscope import TARGETS
+
 
 def explained_logits(output, attention_mask: torch.Tensor | None = None, positions: torch.Tensor | None = None):
     """The explained quantities of a QA model's output, one start and one end value per row.
@@ -20,7 +22,8 @@ def explained_logits(output, attention_mask: torch.Tensor | None = None, positio
     Returns:
         (batch, 2): start and end, in :data:`bertscope.TARGETS` order.
     """
-    logits = torch.stack((output.start_logits, output.end_logits), dim=1)  # (batch, 2, L)
+    # fp32 whatever the forward's precision (precision: bf16 autocasts it): the explained values and deltas are sums.
+    logits = torch.stack((output.start_logits, output.end_logits), dim=1).float()  # (batch, 2, L)
     if positions is not None:
         return logits.gather(2, positions.unsqueeze(-1)).squeeze(-1)
     if attention_mask is not None:
@@ -73,18 +76,24 @@ def _forward_from_embedding_output(model, embedding_output, attention_mask=None,
 
 
 EXPLAINED_POSITIONS = "explained_positions"
-"""The key of an example's tensors holding (1, 2) long start and end positions with ``target: predicted_logit``: the
+"""The key of a group's tensors holding (B, 2) long start and end positions with ``target: predicted_logit``: the
 forward functions then explain the logits at those positions (``positions`` of :func:`explained_logits`), passed
 as their last argument; without it, the tutorial's largest logits."""
 
 
 def target_positions(tensors: dict) -> tuple:
-    """The extra forward argument of ``target: predicted_logit``: ``(positions,)`` repeated once per target row,
-    or ``()`` for ``max_logit`` (no :data:`EXPLAINED_POSITIONS` in ``tensors``)."""
+    """The extra forward argument of ``target: predicted_logit``.
+
+    Args:
+        tensors: a group's tensors, (B, L) each, with :data:`EXPLAINED_POSITIONS` (B, 2) for ``predicted_logit``.
+
+    Returns:
+        ``(positions,)``, (B·targets, 2), each example's row repeated once per target as every input is
+        (example-major: row 2b+t is example b, target t); ``()`` for ``max_logit``.
+    """
     if EXPLAINED_POSITIONS not in tensors:
         return ()
-    positions = tensors[EXPLAINED_POSITIONS]
-    return (positions.expand(2, *positions.shape[1:]).contiguous(),)
+    return (tensors[EXPLAINED_POSITIONS].repeat_interleave(len(TARGETS), dim=0),)
 
 
 def forward_from_ids(model):

@@ -159,6 +159,7 @@ def run_provenance(model_dir: str, inputs: list[str], attributions: list[str], c
         "attribution_devices": attribution_devices(attributions),
         "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
         "procedure": config["procedure"],
+        "precision": config["precision"],
         "config_digest": config_digest(config),
         "config": config,
         "started_at": timestamp(started),
