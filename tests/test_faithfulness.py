@@ -215,12 +215,12 @@ def test_with_target_adds_the_predicted_positions_only_for_predicted_logit():
     from bertscope.attribution.job import with_target
     from bertscope.models.forward import EXPLAINED_POSITIONS
 
-    tensors = {"input_ids": torch.zeros(1, 5, dtype=torch.long)}
-    record = {"predicted_start": 2, "predicted_end": 4}
-    assert with_target(tensors, record, "max_logit") is tensors
-    assert with_target(tensors, record, "predicted_logit")[EXPLAINED_POSITIONS].tolist() == [[2, 4]]
+    tensors = {"input_ids": torch.zeros(2, 5, dtype=torch.long)}  # a group of two examples
+    records = [{"predicted_start": 2, "predicted_end": 4}, {"predicted_start": 1, "predicted_end": 1}]
+    assert with_target(tensors, records, "max_logit") is tensors
+    assert with_target(tensors, records, "predicted_logit")[EXPLAINED_POSITIONS].tolist() == [[2, 4], [1, 1]]
     with pytest.raises(Exception, match="'target'"):
-        with_target(tensors, record, "argmax")
+        with_target(tensors, records, "argmax")
 
 
 def test_faithfulness_figures_draw_every_source_in_order(tmp_path):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
-import gpu_benchmark
 import pytest
 import torch
+from conftest import REPO
+
+# bench/ is not a package: load the benchmark script by its path.
+_spec = importlib.util.spec_from_file_location("gpu_benchmark", REPO / "bench" / "gpu_benchmark.py")
+gpu_benchmark = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_benchmark)
 
 
 @pytest.mark.slow
