@@ -13,11 +13,19 @@ import warnings
 
 import torch
 
-from bertscope import SUBEMBEDDINGS, TARGETS
+from bertscope import TARGETS
 from bertscope.attribution.captum_extensions import (
     TARGET_COLUMNS,
     MultiLayerConductance,
     SharedPassLayerIntegratedGradients,
+)
+from bertscope.models.families import (
+    embeddings,
+    encoder_layers,
+    family_of,
+    forward_arguments,
+    intermediate_size,
+    subembeddings,
 )
 from bertscope.models.forward import forward_from_embedding_output, forward_from_embeddings, forward_from_ids
 from bertscope.pipeline.schema import check_allowed, default
@@ -47,7 +55,7 @@ def auto_internal_batch_size(
     points (2, the least captum's conductance accepts, by default).
     """
     floats_per_token_layer = (
-        14 * config.hidden_size + 2 * config.intermediate_size + 3 * config.num_attention_heads * sequence_length
+        14 * config.hidden_size + 2 * intermediate_size(config) + 3 * config.num_attention_heads * sequence_length
     )
     bytes_per_point = 4 * floats_per_token_layer * sequence_length * config.num_hidden_layers
     return len(TARGETS) * max(min_points, int(memory_bytes // bytes_per_point))
@@ -72,7 +80,7 @@ def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2) -> int:
 
 def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """Layer Integrated Gradients on the whole embedding module: attributions (2, L, H) and deltas (2,)."""
-    lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
+    lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), embeddings(model))
     attributions, delta = lig.attribute(
         inputs=per_target(tensors["input_ids"]),
         baselines=per_target(tensors["ref_input_ids"]),
@@ -90,17 +98,18 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAUL
 
 
 def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
-    """LIG over the word, token-type and position embeddings at once.
+    """LIG over the word, token-type and position embeddings at once (those the model's family has).
 
-    Returns ``{name: (2, L, H)}`` for :data:`SUBEMBEDDINGS` and deltas (2,): the three together are complete,
-    their sum over tokens and dimensions ≈ F(input) − F(reference).
+    Returns ``{name: (2, L, H)}`` for the family's sub-embeddings (:func:`bertscope.models.families.subembeddings`,
+    in :data:`bertscope.SUBEMBEDDINGS` order: RoBERTa has no token-type one, DistilBERT none, DeBERTa-v3 only the
+    word one) and deltas (2,): together they are complete, their sum over tokens and dimensions ≈
+    F(input) − F(reference).
     """
-    embeddings = model.bert.embeddings
-    layers = [embeddings.word_embeddings, embeddings.token_type_embeddings, embeddings.position_embeddings]
+    layers = subembeddings(model)
     with warnings.catch_warnings():
-        # captum warns that layers must not feed each other; the three sub-embeddings are parallel, summed after.
+        # captum warns that layers must not feed each other; the sub-embeddings are parallel, summed after.
         warnings.filterwarnings("ignore", message="Multiple layers provided")
-        lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), layers)
+        lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), list(layers.values()))
     attributions, delta = lig.attribute(
         inputs=tuple(per_target(tensors[name]) for name in ("input_ids", "token_type_ids", "position_ids")),
         baselines=tuple(
@@ -112,9 +121,9 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEF
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
     )
-    return {
-        name: attribution.detach() for name, attribution in zip(SUBEMBEDDINGS, attributions, strict=True)
-    }, delta.detach()
+    if len(layers) == 1:
+        attributions = (attributions,)  # captum returns a single layer's attribution bare
+    return {name: attribution.detach() for name, attribution in zip(layers, attributions, strict=True)}, delta.detach()
 
 
 @torch.no_grad()
@@ -125,11 +134,9 @@ def conductance_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Te
     ``[CLS]``/``[SEP]`` kept), as LIG on the embedding layer builds them and as the tutorial builds its conductance
     path (its helper takes reference token types and positions and ignores them).
     """
-    embeddings = model.bert.embeddings
-    types, positions = tensors["token_type_ids"], tensors["position_ids"]
-    inputs = embeddings(tensors["input_ids"], token_type_ids=types, position_ids=positions)
-    reference = embeddings(tensors["ref_input_ids"], token_type_ids=types, position_ids=positions)
-    return inputs, reference
+    module = embeddings(model)
+    arguments = forward_arguments(model, tensors["token_type_ids"], tensors["position_ids"])
+    return module(tensors["input_ids"], **arguments), module(tensors["ref_input_ids"], **arguments)
 
 
 def conductance_differences(n_steps: int, procedure: str) -> int:
@@ -157,8 +164,12 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
     input_embeddings, reference_embeddings = conductance_embeddings(model, tensors)
     inputs, baselines = per_target(input_embeddings), per_target(reference_embeddings)
     mask = per_target(tensors["attention_mask"])
+    modules, index = encoder_layers(model), family_of(model).layer_output_index
     conductance = MultiLayerConductance(
-        forward, [model.bert.encoder.layer[layer - 1] for layer in layers], integrate_inputs=integrate_inputs
+        forward,
+        [modules[layer - 1] for layer in layers],
+        integrate_inputs=integrate_inputs,
+        output_indices=[index] * len(layers),
     )
     results = conductance.attribute(
         inputs=inputs,

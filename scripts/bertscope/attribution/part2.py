@@ -14,18 +14,29 @@ All functions take 1-based layer numbers and return tensors of one example, targ
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from bertscope.attribution.captum_extensions import TARGET_COLUMNS, MultiLayerConductance
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target
 from bertscope.attribution.stored import layer_key, token_sums
+from bertscope.models.families import (
+    attention_options,
+    encoder_layers,
+    family_of,
+    output_projection,
+    self_attention,
+    subembeddings,
+    value_projection,
+)
 from bertscope.models.forward import forward_from_word_embeddings, run_on_input
 
 
 @torch.no_grad()
 def word_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The word embeddings of the input and of the reference ids: Part 2's two ends of the path."""
-    lookup = model.bert.embeddings.word_embeddings
+    lookup = subembeddings(model)["word"]
     return lookup(tensors["input_ids"]), lookup(tensors["ref_input_ids"])
 
 
@@ -35,10 +46,13 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
     Returns ``{layer: (2, L, H)}`` (the layer output's, as Part 2 computes it) and ``{layer: (2, heads, L, L)}``
     (the attention probabilities': from token, to token).
     """
-    blocks = [model.bert.encoder.layer[layer - 1] for layer in layers]
-    modules = blocks + [block.attention.self for block in blocks]
+    blocks = [encoder_layers(model)[layer - 1] for layer in layers]
+    modules = blocks + [self_attention(model, layer) for layer in layers]
+    output_index = family_of(model).layer_output_index
     conductance = MultiLayerConductance(
-        forward_from_word_embeddings(model), modules, output_indices=[None] * len(layers) + [1] * len(layers)
+        forward_from_word_embeddings(model, **attention_options(model)),
+        modules,
+        output_indices=[output_index] * len(layers) + [1] * len(layers),
     )
     inputs, baselines = word_embeddings(model, tensors)
     results = conductance.attribute(
@@ -61,12 +75,19 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
 @torch.no_grad()
 def attention_and_values(model, tensors: dict, layers: list[int]) -> tuple[dict, dict]:
     """The attention probabilities ``{layer: (heads, L, L)}`` and the value activations ``{layer: (L, hidden)}``
-    (the ``value`` projection's output, bias included) of one forward pass on the input."""
+    (the ``value`` projection's output, bias included) of one forward pass on the input.
+
+    The values are the value projection applied to what each layer's self-attention receives (a hook on the
+    self-attention, which fires once per layer in every family, ALBERT's shared layer included).
+    """
     values = {}
+
+    def keep_values(module, inputs, kwargs, output, layer):
+        hidden_states = inputs[0] if inputs else kwargs["hidden_states"]
+        values[layer] = value_projection(model, layer)(hidden_states)[0]
+
     hooks = [
-        model.bert.encoder.layer[layer - 1].attention.self.value.register_forward_hook(
-            lambda module, inputs, output, layer=layer: values.__setitem__(layer, output[0])
-        )
+        self_attention(model, layer).register_forward_hook(partial(keep_values, layer=layer), with_kwargs=True)
         for layer in layers
     ]
     try:
@@ -81,8 +102,8 @@ def transformed_values(model, layer: int, values: torch.Tensor) -> torch.Tensor:
     """f(x) of every head and token, (heads, L, hidden): each head's value vectors through its slice of the
     attention output projection's weight (no bias), as Kobayashi et al. define it."""
     heads = model.config.num_attention_heads
-    head_size = model.config.hidden_size // heads
-    weight = model.bert.encoder.layer[layer - 1].attention.output.dense.weight  # (hidden out, heads * head_size)
+    weight = output_projection(model, layer).weight  # (hidden out, heads * head_size)
+    head_size = weight.shape[1] // heads
     per_head_values = values.reshape(values.shape[0], heads, head_size)
     return torch.einsum("shd,ohd->hso", per_head_values, weight.reshape(weight.shape[0], heads, head_size))
 

@@ -8,6 +8,7 @@ import logging
 import torch
 
 from bertscope.data.qa_inputs import encode_example
+from bertscope.models.families import max_tokens
 from bertscope.models.forward import run_on_input
 
 log = logging.getLogger("bertscope")
@@ -25,10 +26,11 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         tokenizer,
         example_id,
         example,
-        model.config.max_position_embeddings,
+        max_tokens(model.config),
         long_context=params.long_context,
         stride=params.stride,
         procedure=params.procedure,
+        model_config=model.config,
     )
     tensors = {name: tensor.to(device) for name, tensor in encoded.tensors.items()}
     logits = predict(model, tensors)

@@ -1,10 +1,13 @@
 """Input and reference tensors for one question/context pair, built as in the Captum BERT SQuAD tutorial.
 
-Input ids are ``[CLS] question [SEP] context [SEP]``; the reference replaces every question and context token with
-``[PAD]`` and keeps ``[CLS]``/``[SEP]``. Token types are 0 for ``[CLS]`` and the question and 1 for the context and
-the final ``[SEP]``; the first ``[SEP]`` is 1 as in the tutorial (``procedure: tutorial``, which passes the last
-question token's index as the separator's) or 0 as in BERT's pre-training (``corrected``). The reference's token types
-are all 0; positions are ``0..L-1`` (reference: all 0); the attention mask is all ones.
+Question and context are joined by the tokenizer's own pair encoding (:func:`pair_template`): for BERT
+``[CLS] question [SEP] context [SEP]``, for RoBERTa ``<s> question </s></s> context </s>``. The reference replaces
+every question and context token with the pad token and keeps the special tokens. Token types are the tokenizer's
+(BERT: 0 for ``[CLS]``, the question and the first ``[SEP]``, 1 for the context and the final ``[SEP]``; all 0 for
+a tokenizer that returns none); on BERT, ``procedure: tutorial`` gives the first ``[SEP]`` type 1 as the tutorial
+does (it passes the last question token's index as the separator's). The reference's token types are all 0;
+positions are ``0..L-1`` counted from the family's first position (RoBERTa: ``padding_idx + 1``), the reference's
+all that first position; the attention mask is all ones.
 
 A question and context longer than the model's maximum are rejected, or, with ``long_context="truncate"``, the
 context is cut to one window of its tokens holding the whole answer, chosen as in Hugging Face's SQuAD preprocessing:
@@ -19,10 +22,70 @@ import torch
 
 from bertscope import BertscopeError, input_error
 from bertscope.data.examples import check_example
+from bertscope.models.families import family_for_type, position_offset
 from bertscope.pipeline.schema import check_allowed, default
 
-SPECIAL_TOKENS = 3
-"""``[CLS]``, ``[SEP]`` and ``[SEP]`` around the question and context."""
+QUESTION, CONTEXT = "question", "context"
+
+
+@dataclass(frozen=True)
+class PairTemplate:
+    """A tokenizer's pair encoding: its parts in order, each a special token id or :data:`QUESTION` /
+    :data:`CONTEXT`, with the token type of each."""
+
+    parts: tuple[int | str, ...]
+    types: tuple[int, ...]
+
+    @property
+    def special_tokens(self) -> int:
+        """How many special tokens the pair adds (BERT 3, RoBERTa 4)."""
+        return sum(1 for part in self.parts if part not in (QUESTION, CONTEXT))
+
+
+def pair_template(tokenizer) -> PairTemplate:
+    """The tokenizer's pair encoding, read from how it encodes a two-word pair (its own special tokens).
+
+    Token types are the tokenizer's when it returns them (``token_type_ids`` among its ``model_input_names``),
+    else 0.
+
+    Returns:
+        The :class:`PairTemplate`: for BERT ``[CLS] question [SEP] context [SEP]`` with types ``0 0 0 1 1``.
+    """
+    encoding = tokenizer("a", "b", return_token_type_ids=True)
+    uses_types = "token_type_ids" in tokenizer.model_input_names
+    parts, types = [], []
+    for token_id, sequence, token_type in zip(
+        encoding["input_ids"], encoding.sequence_ids(), encoding["token_type_ids"], strict=True
+    ):
+        part = token_id if sequence is None else (QUESTION, CONTEXT)[sequence]
+        if isinstance(part, str) and parts and parts[-1] == part:
+            continue  # one part, however many tokens the word took
+        parts.append(part)
+        types.append(token_type if uses_types else 0)
+    return PairTemplate(tuple(parts), tuple(types))
+
+
+def join_pair(template: PairTemplate, question: list, context: list) -> tuple[list, list[int], int]:
+    """Question and context items (ids, or pad ids for the reference) joined by the template.
+
+    Returns:
+        The joined items, their token types, and the index of the first context item.
+    """
+    items, types, context_begin = [], [], None
+    for part, token_type in zip(template.parts, template.types, strict=True):
+        values = question if part == QUESTION else context if part == CONTEXT else [part]
+        if part == CONTEXT:
+            context_begin = len(items)
+        items += values
+        types += [token_type] * len(values)
+    return items, types, context_begin
+
+
+def tutorial_token_types(template: PairTemplate, types: list[int], question_length: int) -> list[int]:
+    """The tutorial's token types on BERT: the separator after the question takes the context's type (1)."""
+    first_separator = template.parts.index(QUESTION) + question_length  # the parts before it are one token each
+    context_type = template.types[template.parts.index(CONTEXT)]
+    return [context_type if i == first_separator else token_type for i, token_type in enumerate(types)]
 
 
 @dataclass
@@ -85,16 +148,17 @@ def _kept_context(
     max_length: int,
     long_context: str,
     stride: int,
+    special_tokens: int,
 ) -> tuple[int, int]:
     """Begin and end (exclusive) of the context tokens kept beside the question, by the long_context policy."""
-    room = max_length - question_length - SPECIAL_TOKENS
+    room = max_length - question_length - special_tokens
     if context_length <= room:
         return 0, context_length
     if long_context == "reject":
         raise input_error(
             example_id,
             "context",
-            f"question and context make {question_length + context_length + SPECIAL_TOKENS} tokens, "
+            f"question and context make {question_length + context_length + special_tokens} tokens, "
             f"more than the model's maximum of {max_length}",
             "set long_context: truncate or shorten the context",
         )
@@ -102,7 +166,7 @@ def _kept_context(
         raise input_error(
             example_id,
             "question",
-            f"the question alone makes {question_length + SPECIAL_TOKENS} tokens with the special tokens, "
+            f"the question alone makes {question_length + special_tokens} tokens with the special tokens, "
             f"leaving no room for the context within the model's maximum of {max_length}",
             "shorten the question",
         )
@@ -152,12 +216,14 @@ def encode_example(
     long_context: str = default("long_context"),
     stride: int = default("stride"),
     procedure: str = default("procedure"),
+    model_config=None,
 ) -> EncodedExample:
     """Tokenize one example and build its input/reference tensors (batch of one).
 
     A question and context of more than ``max_length`` tokens are rejected (``long_context="reject"``), or the
     context is cut to the first window holding the answer (``long_context="truncate"``, windows every ``stride``
-    context tokens).
+    context tokens). ``model_config``: the model's config, whose family decides the positions and the tutorial's
+    token types (:mod:`bertscope.models.families`); ``None`` is BERT's.
     """
     _check_policy(long_context, stride)
     char_begin, char_end = check_example(example_id, example)
@@ -167,22 +233,29 @@ def encode_example(
     context_encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
     offsets = context_encoding["offset_mapping"]
     answer_tokens = _answer_token_span(example_id, offsets, char_begin, char_end)
+    template = pair_template(tokenizer)
     kept_begin, kept_end = _kept_context(
-        example_id, len(offsets), len(question_ids), answer_tokens, max_length, long_context, stride
+        example_id,
+        len(offsets),
+        len(question_ids),
+        answer_tokens,
+        max_length,
+        long_context,
+        stride,
+        template.special_tokens,
     )
     context_ids = context_encoding["input_ids"][kept_begin:kept_end]
     truncated = kept_end - kept_begin < len(offsets)
     context_char_span = (offsets[kept_begin][0], offsets[kept_end - 1][1]) if truncated else (0, len(context))
-    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-
-    input_ids = [cls_id, *question_ids, sep_id, *context_ids, sep_id]
+    input_ids, token_type_ids, context_begin = join_pair(template, question_ids, context_ids)
     length = len(input_ids)
-    reference_ids = [cls_id, *[pad_id] * len(question_ids), sep_id, *[pad_id] * len(context_ids), sep_id]
-    first_sep = len(question_ids) + 1
+    pad = [tokenizer.pad_token_id]
+    reference_ids, _, _ = join_pair(template, pad * len(question_ids), pad * len(context_ids))
     check_allowed("procedure", procedure)
-    last_type_0 = first_sep - 1 if procedure == "tutorial" else first_sep
-    token_type_ids = [0 if i <= last_type_0 else 1 for i in range(length)]
-    context_begin = first_sep + 1
+    family = family_for_type(model_config.model_type if model_config is not None else "bert")
+    if procedure == "tutorial" and family.tutorial_token_types:
+        token_type_ids = tutorial_token_types(template, token_type_ids, len(question_ids))
+    first_position = position_offset(model_config) if model_config is not None else 0
 
     true_start, true_end = (context_begin + token - kept_begin for token in answer_tokens)
     tokens = tokenizer.convert_ids_to_tokens(input_ids)
@@ -198,8 +271,8 @@ def encode_example(
         "ref_input_ids": row(reference_ids),
         "token_type_ids": row(token_type_ids),
         "ref_token_type_ids": row([0] * length),
-        "position_ids": row(list(range(length))),
-        "ref_position_ids": row([0] * length),
+        "position_ids": row(list(range(first_position, first_position + length))),
+        "ref_position_ids": row([first_position] * length),
         "attention_mask": row([1] * length),
     }
     return EncodedExample(tensors, tokens, len(question_ids), true_start, true_end, token_to_explain, context_char_span)

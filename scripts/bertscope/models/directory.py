@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from bertscope import BertscopeError
+from bertscope.models.families import config_layers
 
 DEMO = "demo"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -23,7 +24,7 @@ def local_model_files(model: str) -> list[str]:
 
 def num_encoder_layers(model_dir: str) -> int:
     """The encoder depth from a model directory's config.json, without loading the model."""
-    return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
+    return config_layers(json.loads((Path(model_dir) / "config.json").read_text()))
 
 
 def check_model_dir(model_dir: str | Path, field: str = "model") -> Path:
