@@ -22,7 +22,6 @@ from bertscope.attribution.captum_extensions import (
 from bertscope.models.families import (
     embeddings,
     encoder_layers,
-    family_of,
     forward_arguments,
     intermediate_size,
     subembeddings,
@@ -121,8 +120,6 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEF
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
     )
-    if len(layers) == 1:
-        attributions = (attributions,)  # captum returns a single layer's attribution bare
     return {name: attribution.detach() for name, attribution in zip(layers, attributions, strict=True)}, delta.detach()
 
 
@@ -164,12 +161,9 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
     input_embeddings, reference_embeddings = conductance_embeddings(model, tensors)
     inputs, baselines = per_target(input_embeddings), per_target(reference_embeddings)
     mask = per_target(tensors["attention_mask"])
-    modules, index = encoder_layers(model), family_of(model).layer_output_index
+    modules = encoder_layers(model)
     conductance = MultiLayerConductance(
-        forward,
-        [modules[layer - 1] for layer in layers],
-        integrate_inputs=integrate_inputs,
-        output_indices=[index] * len(layers),
+        forward, [modules[layer - 1] for layer in layers], integrate_inputs=integrate_inputs
     )
     results = conductance.attribute(
         inputs=inputs,

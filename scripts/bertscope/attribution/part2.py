@@ -24,7 +24,6 @@ from bertscope.attribution.stored import layer_key, token_sums
 from bertscope.models.families import (
     attention_options,
     encoder_layers,
-    family_of,
     output_projection,
     self_attention,
     subembeddings,
@@ -48,11 +47,10 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
     """
     blocks = [encoder_layers(model)[layer - 1] for layer in layers]
     modules = blocks + [self_attention(model, layer) for layer in layers]
-    output_index = family_of(model).layer_output_index
     conductance = MultiLayerConductance(
         forward_from_word_embeddings(model, **attention_options(model)),
         modules,
-        output_indices=[output_index] * len(layers) + [1] * len(layers),
+        output_indices=[None] * len(layers) + [1] * len(layers),
     )
     inputs, baselines = word_embeddings(model, tensors)
     results = conductance.attribute(

@@ -3,9 +3,9 @@
 Question and context are joined by the tokenizer's own pair encoding (:func:`pair_template`): for BERT
 ``[CLS] question [SEP] context [SEP]``, for RoBERTa ``<s> question </s></s> context </s>``. The reference replaces
 every question and context token with the pad token and keeps the special tokens. Token types are the tokenizer's
-(BERT: 0 for ``[CLS]``, the question and the first ``[SEP]``, 1 for the context and the final ``[SEP]``; all 0 for
-a tokenizer that returns none); on BERT, ``procedure: tutorial`` gives the first ``[SEP]`` type 1 as the tutorial
-does (it passes the last question token's index as the separator's). The reference's token types are all 0;
+(BERT: 0 for ``[CLS]``, the question and the first ``[SEP]``, 1 for the context and the final ``[SEP]``; RoBERTa:
+all 0); on BERT, ``procedure: tutorial`` gives the first ``[SEP]`` type 1 as the tutorial does (it passes the last
+question token's index as the separator's). The reference's token types are all 0;
 positions are ``0..L-1`` counted from the family's first position (RoBERTa: ``padding_idx + 1``), the reference's
 all that first position; the attention mask is all ones.
 
@@ -45,14 +45,14 @@ class PairTemplate:
 def pair_template(tokenizer) -> PairTemplate:
     """The tokenizer's pair encoding, read from how it encodes a two-word pair (its own special tokens).
 
-    Token types are the tokenizer's when it returns them (``token_type_ids`` among its ``model_input_names``),
-    else 0.
+    Token types are what the tokenizer's post-processor assigns (asked for even where its ``model_input_names``
+    leave them out, as ALBERT's do: ALBERT and ELECTRA were trained with segments 0/1); a family without a
+    token-type table never receives them (:func:`bertscope.models.families.forward_arguments`, ``subembeddings``).
 
     Returns:
         The :class:`PairTemplate`: for BERT ``[CLS] question [SEP] context [SEP]`` with types ``0 0 0 1 1``.
     """
     encoding = tokenizer("a", "b", return_token_type_ids=True)
-    uses_types = "token_type_ids" in tokenizer.model_input_names
     parts, types = [], []
     for token_id, sequence, token_type in zip(
         encoding["input_ids"], encoding.sequence_ids(), encoding["token_type_ids"], strict=True
@@ -61,7 +61,7 @@ def pair_template(tokenizer) -> PairTemplate:
         if isinstance(part, str) and parts and parts[-1] == part:
             continue  # one part, however many tokens the word took
         parts.append(part)
-        types.append(token_type if uses_types else 0)
+        types.append(token_type)
     return PairTemplate(tuple(parts), tuple(types))
 
 

@@ -23,8 +23,9 @@ Facts per family:
 - ELECTRA: ``electra``, as BERT; ``embeddings_project`` after the embedding module when the sizes differ.
 - DeBERTa-v2/v3: ``deberta.embeddings``; absolute positions only with ``position_biased_input`` (v3: none), token
   types only with ``type_vocab_size > 0`` (v3: none); relative positions inside the encoder; its layers return
-  ``(output, attention)`` and its ``DisentangledSelfAttention`` (``value_proj``) returns the probabilities only when
-  asked (``output_attentions=True``).
+  ``(output, attention or None)`` (captum's hooks take tensors only), so a layer's output is hooked at its last
+  submodule ``output``; its ``DisentangledSelfAttention`` (``value_proj``) returns the probabilities only when asked
+  (``output_attentions=True``).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class Family:
     """The attention output projection (heads → hidden) below one layer."""
     takes_token_types: bool = True
     """Whether the forward has a ``token_type_ids`` argument."""
-    layer_output_index: int | None = None
-    """Which element of a layer's tuple output is its hidden state (``None``: the layer returns one tensor)."""
+    layer_output: str = ""
+    """The submodule of a layer whose one output is the layer's hidden state (``""``: the layer itself)."""
     needs_output_attentions: bool = False
     """Whether the self-attention returns its probabilities only with ``output_attentions=True``."""
     shared_layer: bool = False
@@ -128,7 +129,7 @@ FAMILIES = {
             "attention.self",
             "value_proj",
             "attention.output.dense",
-            layer_output_index=0,
+            layer_output="output",
             needs_output_attentions=True,
             example="deepset/deberta-v3-base-squad2",
         ),
@@ -204,14 +205,21 @@ def subembeddings(model) -> dict:
 
 
 def encoder_layers(model) -> list:
-    """One module per encoder layer, in order, whose forward hooks fire once per forward pass.
+    """One module per encoder layer, in order, whose one output is the layer's and whose forward hooks fire once
+    per forward pass.
 
     ALBERT's shared layer is replaced (once, in place) by a router to one proxy per call
-    (:func:`bertscope.models.shared_layers.route_calls`), so that layer k's hook sees the k-th call.
+    (:func:`bertscope.models.shared_layers.shared_layer_calls`), so that layer k's hook sees the k-th call; DeBERTa's
+    layer output is its ``output`` submodule's.
 
     Returns:
         ``num_hidden_layers`` modules.
     """
+    family = family_of(model)
+    return [_attribute(layer, family.layer_output) if family.layer_output else layer for layer in _layers(model)]
+
+
+def _layers(model) -> list:
     family = family_of(model)
     layers = _attribute(base_model(model), family.layers)
     if family.shared_layer:
@@ -226,8 +234,8 @@ def self_attention(model, layer: int):
     if family_of(model).shared_layer:
         from bertscope.models.shared_layers import attention_calls
 
-        return attention_calls(encoder_layers(model))[layer - 1]
-    return _attribute(encoder_layers(model)[layer - 1], family_of(model).attention)
+        return attention_calls(_layers(model))[layer - 1]
+    return _attribute(_layers(model)[layer - 1], family_of(model).attention)
 
 
 def value_projection(model, layer: int):
