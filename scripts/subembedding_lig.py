@@ -1,5 +1,6 @@
-"""Layer Integrated Gradients on the word, token-type and position embeddings at once, for the start and the end
-position, for every example of a batch (one file for the batch)."""
+"""Layer Integrated Gradients on the word, token-type and position embeddings at once (those the model's family
+has, named in each example's record), for the start and the end position, for every example of a batch (one file
+for the batch)."""
 
 from bertscope.attribution.job import attribution_job, attribution_record, log_deltas
 from bertscope.attribution.part1 import subembedding_lig
@@ -17,7 +18,8 @@ def main(smk):
         for source, attribution in attributions.items():
             summary = stored_summary(attribution, None, smk.params.attribution_storage)
             kept.update({f"{source}.{name}": value for name, value in summary.items()})
-        results[example] = (kept, attribution_record(smk, "subembeddings", device))
+        record = attribution_record(smk, "subembeddings", device, subembeddings=list(attributions))
+        results[example] = (kept, record)
         log_deltas(example, "sub-embeddings", delta)
     save_batch(smk.output.attributions, results)
 

@@ -3,9 +3,10 @@
 Each has 2 encoder layers of hidden size 16 and 2 heads, a tokenizer of the family's kind trained here by the
 ``tokenizers`` library on the tutorial's sentences (WordPiece for BERT, DistilBERT and ELECTRA, byte-level BPE for
 RoBERTa, Unigram for ALBERT and DeBERTa-v3) and wrapped by the family's own tokenizer class (its normaliser,
-pre-tokenizer and pair encoding), and non-zero biases and layer-norm parameters (a zero bias hides a wrong
-position or token type). ELECTRA and ALBERT get an embedding size (8) below the hidden size, so that their
-projections are exercised; DeBERTa-v3 has neither absolute positions nor token types, as the released v3 models.
+pre-tokenizer and pair encoding), non-zero biases and layer-norm parameters (a zero bias hides a wrong position or
+token type), and a QA head large enough that input and reference move the logits. ELECTRA and ALBERT get an
+embedding size (8) below the hidden size, so that their projections are exercised; DeBERTa-v3 has neither absolute
+positions nor token types, and RoBERTa one token type, as their released models.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _config(model_type: str, tokenizer):
     if model_type == "roberta":
         # positions start at padding_idx + 1, so the table has padding_idx + 1 more rows than the longest input
         positions = MAX_POSITIONS + tokenizer.pad_token_id + 1
-        return transformers.RobertaConfig(**SIZES, **common, max_position_embeddings=positions)
+        return transformers.RobertaConfig(**SIZES, **common, max_position_embeddings=positions, type_vocab_size=1)
     if model_type == "distilbert":
         return transformers.DistilBertConfig(
             **common, dim=16, n_heads=2, hidden_dim=32, n_layers=2, max_position_embeddings=MAX_POSITIONS
@@ -132,6 +133,7 @@ def build_family_model(model_type: str, directory: Path, seed: int = 0) -> Path:
                 parameter.normal_(0, 0.1)
             elif "LayerNorm" in name or "layer_norm" in name:
                 parameter.normal_(1, 0.1)
+        model.qa_outputs.weight.normal_(0, 1)  # logits that differ between input and reference
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

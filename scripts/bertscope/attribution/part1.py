@@ -100,7 +100,7 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEF
     """LIG over the word, token-type and position embeddings at once (those the model's family has).
 
     Returns ``{name: (2, L, H)}`` for the family's sub-embeddings (:func:`bertscope.models.families.subembeddings`,
-    in :data:`bertscope.SUBEMBEDDINGS` order: RoBERTa has no token-type one, DistilBERT none, DeBERTa-v3 only the
+    in :data:`bertscope.SUBEMBEDDINGS` order: RoBERTa and DistilBERT no token-type one, DeBERTa-v3 only the
     word one) and deltas (2,): together they are complete, their sum over tokens and dimensions ≈
     F(input) − F(reference).
     """
