@@ -13,7 +13,6 @@ from captum.attr import LayerConductance, LayerIntegratedGradients
 from conftest import TUTORIAL_EXAMPLE, read_table, snakemake, write_config
 from model_families import FAMILY_TYPES, build_family_model
 
-from bertscope import BertscopeError
 from bertscope.attribution import part1, part2
 from bertscope.data.qa_inputs import encode_example
 from bertscope.models.families import (
