@@ -10,7 +10,8 @@ from bertscope.models.families import config_layers
 
 DEMO = "demo"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "spiece.model")
+"""A tokenizer's vocabulary in any of the supported families' forms (WordPiece, byte-level BPE, SentencePiece)."""
 
 
 def local_model_files(model: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bertscope import BertscopeError
 from bertscope.models.demo_files import DEMO_DIR, copy_demo
-from bertscope.models.directory import DEMO, check_model_dir, num_encoder_layers
+from bertscope.models.directory import DEMO, TOKENIZER_FILES, check_model_dir, num_encoder_layers
 from bertscope.models.families import FAMILIES, SUPPORTED, family_for_type
 from bertscope.models.loading import quiet_transformers
 from bertscope.pipeline.provenance import weights_sha256
@@ -27,13 +27,11 @@ HUB_FILES = [
     "config.json",
     "*.safetensors",
     "pytorch_model.bin",
-    "vocab.txt",
-    "vocab.json",
+    *TOKENIZER_FILES,
     "merges.txt",
-    "spm.model",
-    "spiece.model",
     "tokenizer*.json",
     "special_tokens_map.json",
+    "added_tokens.json",
 ]
 
 
