@@ -5,7 +5,7 @@ Each has 2 encoder layers of hidden size 16 and 2 heads, a tokenizer of the fami
 RoBERTa, Unigram for ALBERT and DeBERTa-v3) and wrapped by the family's own tokenizer class (its normaliser,
 pre-tokenizer and pair encoding), non-zero biases and layer-norm parameters (a zero bias hides a wrong position or
 token type), and a QA head large enough that input and reference move the logits. ELECTRA and ALBERT get an
-embedding size (8) below the hidden size, so that their projections are exercised; DeBERTa-v3 has neither absolute
+embedding size (half the hidden size) below it, so that their projections are exercised; DeBERTa-v3 has neither absolute
 positions nor token types, and RoBERTa one token type, as their released models.
 """
 
@@ -77,28 +77,33 @@ def _tokenizer(model_type: str):
     return _unigram(transformers.DebertaV2Tokenizer, specials, "[UNK]")
 
 
-def _config(model_type: str, tokenizer):
+def _config(model_type: str, tokenizer, sizes: dict, positions: int):
     import transformers
 
-    common = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
+    common = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "max_position_embeddings": positions,
+    }
+    embedding_size = sizes["hidden_size"] // 2  # below the hidden size: the projection up is exercised
     if model_type == "bert":
-        return transformers.BertConfig(**SIZES, **common, max_position_embeddings=MAX_POSITIONS)
+        return transformers.BertConfig(**sizes, **common)
     if model_type == "roberta":
         # positions start at padding_idx + 1, so the table has padding_idx + 1 more rows than the longest input
-        positions = MAX_POSITIONS + tokenizer.pad_token_id + 1
-        return transformers.RobertaConfig(**SIZES, **common, max_position_embeddings=positions, type_vocab_size=1)
+        common["max_position_embeddings"] += tokenizer.pad_token_id + 1
+        return transformers.RobertaConfig(**sizes, **common, type_vocab_size=1)
     if model_type == "distilbert":
+        names = {"hidden_size": "dim", "num_attention_heads": "n_heads", "intermediate_size": "hidden_dim"}
         return transformers.DistilBertConfig(
-            **common, dim=16, n_heads=2, hidden_dim=32, n_layers=2, max_position_embeddings=MAX_POSITIONS
+            **{names.get(key, "n_layers"): value for key, value in sizes.items()}, **common
         )
     if model_type == "albert":
-        return transformers.AlbertConfig(**SIZES, **common, embedding_size=8, max_position_embeddings=MAX_POSITIONS)
+        return transformers.AlbertConfig(**sizes, **common, embedding_size=embedding_size)
     if model_type == "electra":
-        return transformers.ElectraConfig(**SIZES, **common, embedding_size=8, max_position_embeddings=MAX_POSITIONS)
+        return transformers.ElectraConfig(**sizes, **common, embedding_size=embedding_size)
     return transformers.DebertaV2Config(
-        **SIZES,
+        **sizes,
         **common,
-        max_position_embeddings=MAX_POSITIONS,
         position_biased_input=False,
         type_vocab_size=0,
         relative_attention=True,
@@ -109,13 +114,17 @@ def _config(model_type: str, tokenizer):
     )
 
 
-def build_family_model(model_type: str, directory: Path, seed: int = 0) -> Path:
+def build_family_model(
+    model_type: str, directory: Path, seed: int = 0, sizes: dict | None = None, positions: int = MAX_POSITIONS
+) -> Path:
     """A random ``<Family>ForQuestionAnswering`` and its trained tokenizer saved in ``directory`` like a Hub model.
 
     Args:
         model_type: one of :data:`FAMILY_TYPES` (``config.json``'s ``model_type``).
         directory: where to save (created).
         seed: torch's seed for the weights.
+        sizes: :data:`SIZES`' keys (BERT's names) to change, e.g. a larger model for the benchmark.
+        positions: the longest input.
 
     Returns:
         ``directory``.
@@ -126,7 +135,8 @@ def build_family_model(model_type: str, directory: Path, seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = _tokenizer(model_type)
     torch.manual_seed(seed)
-    model = AutoModelForQuestionAnswering.from_config(_config(model_type, tokenizer)).eval()
+    config = _config(model_type, tokenizer, SIZES | (sizes or {}), positions)
+    model = AutoModelForQuestionAnswering.from_config(config).eval()
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if name.endswith("bias"):

@@ -2,12 +2,13 @@
 
 Part 2 feeds the *word* embeddings as the interpretable input (token types and positions go to the model as ids),
 unlike Part 1, which feeds the whole embedding output. For each encoder layer it computes the conductance of the
-layer's output and of its attention probabilities α (the second output of ``attention.self``: ``BertLayer``
-returns one tensor in transformers 5), for start and end, in one shared pass over the path
+layer's output and of its attention probabilities α (the second output of the family's self-attention module,
+BERT's ``attention.self``: ``BertLayer`` returns one tensor in transformers 5; every module from
+:mod:`bertscope.models.families`), for start and end, in one shared pass over the path
 (:class:`~bertscope.attribution.captum_extensions.MultiLayerConductance`). The attention norms need no path: f(x)
 is a head's value vector (bias included) times the head's slice of the attention output projection (bias excluded);
-‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads and head sizes come from the model's
-config (the notebook hard-codes 12 and 64).
+‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads come from the model's config and
+head sizes from the output projection (the notebook hard-codes 12 and 64).
 
 All functions take 1-based layer numbers and return tensors of one example, targets on axis 0 where there are any.
 """
