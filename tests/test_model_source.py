@@ -49,16 +49,21 @@ def copy_tokenizer(model_dir, directory):
         shutil.copy(model_dir / name, directory / name)
 
 
-def test_non_bert_model_is_refused(tiny_model_dir, tmp_path):
-    from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+def test_a_model_of_an_unsupported_family_is_refused(tiny_model_dir, tmp_path):
+    from transformers import MPNetConfig, MPNetForQuestionAnswering
 
-    other = tmp_path / "distilbert"
-    config = DistilBertConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=64)
-    DistilBertForQuestionAnswering(config).save_pretrained(other)
+    other = tmp_path / "mpnet"
+    config = MPNetConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    MPNetForQuestionAnswering(config).save_pretrained(other)
     copy_tokenizer(tiny_model_dir, other)
     output = tmp_path / "out"
     output.mkdir()
-    with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: .* model_type 'distilbert'"):
+    with pytest.raises(
+        BertscopeError,
+        match=r"is a 'mpnet' model, which bertscope does not support.*RoBERTa \(model_type 'roberta'\).*DeBERTa",
+    ):
         prepare_model(str(other), None, output)
     assert not (output / "model.safetensors").exists(), "refused before copying the weights"
 
@@ -82,7 +87,7 @@ def test_bert_without_a_question_answering_head_is_refused(tiny_model_dir, tmp_p
     copy_tokenizer(tiny_model_dir, masked_lm)
     output = tmp_path / "out"
     output.mkdir()
-    with pytest.raises(BertscopeError, match=r"not a BERT question-answering model: its weights have no qa_outputs"):
+    with pytest.raises(BertscopeError, match=r"not a question-answering model: its weights have no qa_outputs"):
         prepare_model(str(masked_lm), None, output)
     assert not (output / "model.safetensors").exists()
 

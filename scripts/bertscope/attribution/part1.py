@@ -18,11 +18,18 @@ import warnings
 
 import torch
 
-from bertscope import SUBEMBEDDINGS, TARGETS
+from bertscope import TARGETS
 from bertscope.attribution.captum_extensions import (
     TARGET_COLUMNS,
     MultiLayerConductance,
     SharedPassLayerIntegratedGradients,
+)
+from bertscope.models.families import (
+    embeddings,
+    encoder_layers,
+    forward_arguments,
+    intermediate_size,
+    subembeddings,
 )
 from bertscope.models.forward import (
     forward_from_embedding_output,
@@ -66,7 +73,7 @@ def bytes_per_point(config, sequence_length: int, attention_layers: int = 0) -> 
     ``attention_layers`` whose attention probabilities' conductance Part 2 takes, :data:`ATTENTION_FLOATS_PER_PAIR`
     per head and token pair."""
     heads = config.num_attention_heads
-    floats_per_token_layer = 14 * config.hidden_size + 2 * config.intermediate_size + 3 * heads * sequence_length
+    floats_per_token_layer = 14 * config.hidden_size + 2 * intermediate_size(config) + 3 * heads * sequence_length
     floats = floats_per_token_layer * sequence_length * config.num_hidden_layers
     floats += ATTENTION_FLOATS_PER_PAIR * heads * sequence_length**2 * attention_layers
     return 4 * floats
@@ -120,7 +127,7 @@ def chunk_rows(model, tensors, internal_batch_size, min_points: int = 2, attenti
 
 def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
     """Layer Integrated Gradients on the whole embedding module: attributions (2B, L, H) and deltas (2B,)."""
-    lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), model.bert.embeddings)
+    lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), embeddings(model))
     attributions, delta = lig.attribute(
         inputs=per_target(tensors["input_ids"]),
         baselines=per_target(tensors["ref_input_ids"]),
@@ -139,17 +146,18 @@ def embedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAUL
 
 
 def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEFAULT_BATCH):
-    """LIG over the word, token-type and position embeddings at once.
+    """LIG over the word, token-type and position embeddings at once (those the model's family has).
 
-    Returns ``{name: (2B, L, H)}`` for :data:`SUBEMBEDDINGS` and deltas (2B,): the three together are complete,
-    their sum over tokens and dimensions ≈ F(input) − F(reference).
+    Returns ``{name: (2B, L, H)}`` for the family's sub-embeddings (:func:`bertscope.models.families.subembeddings`,
+    in :data:`bertscope.SUBEMBEDDINGS` order: RoBERTa and DistilBERT no token-type one, DeBERTa-v3 only the
+    word one) and deltas (2B,): together they are complete, their sum over tokens and dimensions ≈
+    F(input) − F(reference).
     """
-    embeddings = model.bert.embeddings
-    layers = [embeddings.word_embeddings, embeddings.token_type_embeddings, embeddings.position_embeddings]
+    layers = subembeddings(model)
     with warnings.catch_warnings():
-        # captum warns that layers must not feed each other; the three sub-embeddings are parallel, summed after.
+        # captum warns that layers must not feed each other; the sub-embeddings are parallel, summed after.
         warnings.filterwarnings("ignore", message="Multiple layers provided")
-        lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), layers)
+        lig = SharedPassLayerIntegratedGradients(forward_from_ids(model), list(layers.values()))
     attributions, delta = lig.attribute(
         inputs=tuple(per_target(tensors[name]) for name in ("input_ids", "token_type_ids", "position_ids")),
         baselines=tuple(
@@ -161,9 +169,7 @@ def subembedding_lig(model, tensors: dict, n_steps: int, internal_batch_size=DEF
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size),
         return_convergence_delta=True,
     )
-    return {
-        name: attribution.detach() for name, attribution in zip(SUBEMBEDDINGS, attributions, strict=True)
-    }, delta.detach()
+    return {name: attribution.detach() for name, attribution in zip(layers, attributions, strict=True)}, delta.detach()
 
 
 @torch.no_grad()
@@ -174,11 +180,9 @@ def conductance_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Te
     ``[CLS]``/``[SEP]`` kept), as LIG on the embedding layer builds them and as the tutorial builds its conductance
     path (its helper takes reference token types and positions and ignores them).
     """
-    embeddings = model.bert.embeddings
-    types, positions = tensors["token_type_ids"], tensors["position_ids"]
-    inputs = embeddings(tensors["input_ids"], token_type_ids=types, position_ids=positions)
-    reference = embeddings(tensors["ref_input_ids"], token_type_ids=types, position_ids=positions)
-    return inputs, reference
+    module = embeddings(model)
+    arguments = forward_arguments(model, tensors["token_type_ids"], tensors["position_ids"])
+    return module(tensors["input_ids"], **arguments), module(tensors["ref_input_ids"], **arguments)
 
 
 def conductance_differences(n_steps: int, procedure: str) -> int:
@@ -210,8 +214,9 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
     input_embeddings, reference_embeddings = conductance_embeddings(model, tensors)
     inputs, baselines = per_target(input_embeddings), per_target(reference_embeddings)
     mask = per_target(tensors["attention_mask"])
+    modules = encoder_layers(model)
     conductance = MultiLayerConductance(
-        forward, [model.bert.encoder.layer[layer - 1] for layer in layers], integrate_inputs=integrate_inputs
+        forward, [modules[layer - 1] for layer in layers], integrate_inputs=integrate_inputs
     )
     results = conductance.attribute(
         inputs=inputs,

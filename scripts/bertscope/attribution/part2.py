@@ -2,12 +2,13 @@
 
 Part 2 feeds the *word* embeddings as the interpretable input (token types and positions go to the model as ids),
 unlike Part 1, which feeds the whole embedding output. For each encoder layer it computes the conductance of the
-layer's output and of its attention probabilities α (the second output of ``attention.self``: ``BertLayer``
-returns one tensor in transformers 5), for start and end, in one shared pass over the path
+layer's output and of its attention probabilities α (the second output of the family's self-attention module,
+BERT's ``attention.self``: ``BertLayer`` returns one tensor in transformers 5; every module from
+:mod:`bertscope.models.families`), for start and end, in one shared pass over the path
 (:class:`~bertscope.attribution.captum_extensions.MultiLayerConductance`). The attention norms need no path: f(x)
 is a head's value vector (bias included) times the head's slice of the attention output projection (bias excluded);
-‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads and head sizes come from the model's
-config (the notebook hard-codes 12 and 64).
+‖α f(x)‖ per head and ‖Σ_h α f(x)‖ per layer follow for every token pair. Heads come from the model's config and
+head sizes from the output projection (the notebook hard-codes 12 and 64).
 
 All functions take 1-based layer numbers. :func:`attention_conductance` and :func:`attention_and_values` take a
 group's (B, L) tensors (:mod:`bertscope.attribution.batching`) and return its rows, targets example-minor on axis
@@ -16,19 +17,29 @@ group's (B, L) tensors (:mod:`bertscope.attribution.batching`) and return its ro
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from bertscope.attribution.batching import split_rows
 from bertscope.attribution.captum_extensions import MultiLayerConductance
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target, target_columns
 from bertscope.attribution.stored import layer_key, token_sums
+from bertscope.models.families import (
+    attention_options,
+    encoder_layers,
+    output_projection,
+    self_attention,
+    subembeddings,
+    value_projection,
+)
 from bertscope.models.forward import forward_from_word_embeddings, run_on_input, target_positions
 
 
 @torch.no_grad()
 def word_embeddings(model, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The word embeddings of the input and of the reference ids: Part 2's two ends of the path."""
-    lookup = model.bert.embeddings.word_embeddings
+    lookup = subembeddings(model)["word"]
     return lookup(tensors["input_ids"]), lookup(tensors["ref_input_ids"])
 
 
@@ -38,10 +49,12 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
     Returns ``{layer: (2B, L, H)}`` (the layer output's, as Part 2 computes it) and ``{layer: (2B, heads, L, L)}``
     (the attention probabilities': from token, to token), rows example-major and target-minor.
     """
-    blocks = [model.bert.encoder.layer[layer - 1] for layer in layers]
-    modules = blocks + [block.attention.self for block in blocks]
+    blocks = [encoder_layers(model)[layer - 1] for layer in layers]
+    modules = blocks + [self_attention(model, layer) for layer in layers]
     conductance = MultiLayerConductance(
-        forward_from_word_embeddings(model), modules, output_indices=[None] * len(layers) + [1] * len(layers)
+        forward_from_word_embeddings(model, **attention_options(model)),
+        modules,
+        output_indices=[None] * len(layers) + [1] * len(layers),
     )
     inputs, baselines = word_embeddings(model, tensors)
     results = conductance.attribute(
@@ -67,12 +80,19 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
 @torch.no_grad()
 def attention_and_values(model, tensors: dict, layers: list[int]) -> tuple[dict, dict]:
     """The attention probabilities ``{layer: (B, heads, L, L)}`` and the value activations ``{layer: (B, L,
-    hidden)}`` (the ``value`` projection's output, bias included) of one forward pass on the (B, L) input."""
+    hidden)}`` (the ``value`` projection's output, bias included) of one forward pass on the (B, L) input.
+
+    The values are the value projection applied to what each layer's self-attention receives (a hook on the
+    self-attention, which fires once per layer in every family, ALBERT's shared layer included).
+    """
     values = {}
+
+    def keep_values(module, inputs, kwargs, output, layer):
+        hidden_states = inputs[0] if inputs else kwargs["hidden_states"]
+        values[layer] = value_projection(model, layer)(hidden_states).float()
+
     hooks = [
-        model.bert.encoder.layer[layer - 1].attention.self.value.register_forward_hook(
-            lambda module, inputs, output, layer=layer: values.__setitem__(layer, output.float())
-        )
+        self_attention(model, layer).register_forward_hook(partial(keep_values, layer=layer), with_kwargs=True)
         for layer in layers
     ]
     try:
@@ -87,8 +107,8 @@ def transformed_values(model, layer: int, values: torch.Tensor) -> torch.Tensor:
     """f(x) of every head and token, (heads, L, hidden): each head's value vectors through its slice of the
     attention output projection's weight (no bias), as Kobayashi et al. define it."""
     heads = model.config.num_attention_heads
-    head_size = model.config.hidden_size // heads
-    weight = model.bert.encoder.layer[layer - 1].attention.output.dense.weight  # (hidden out, heads * head_size)
+    weight = output_projection(model, layer).weight  # (hidden out, heads * head_size)
+    head_size = weight.shape[1] // heads
     per_head_values = values.reshape(values.shape[0], heads, head_size)
     return torch.einsum("shd,ohd->hso", per_head_values, weight.reshape(weight.shape[0], heads, head_size))
 

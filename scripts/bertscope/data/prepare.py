@@ -19,6 +19,7 @@ import torch
 from bertscope.data.examples import gold_answers
 from bertscope.data.qa_inputs import encode_windows
 from bertscope.evaluation.squad import best_span, outcome, score_prediction
+from bertscope.models.families import max_tokens
 from bertscope.models.forward import run_on_input
 
 log = logging.getLogger("bertscope")
@@ -31,9 +32,10 @@ def predict(model, tensors: dict) -> dict:
 
 
 def _decoded(window, logits) -> object:
-    """The standard decoding of one window's logits (:func:`best_span` over its context tokens)."""
-    context_begin = window.question_length + 2
-    context_end = len(window.tokens) - 1
+    """The standard decoding of one window's logits (:func:`best_span` over its context tokens: those with
+    character offsets, wherever the family's pair encoding puts them)."""
+    context = [index for index, offset in enumerate(window.token_offsets) if offset is not None]
+    context_begin, context_end = context[0], context[-1] + 1
     start_logits, end_logits = (logits[name][0].float().cpu().numpy() for name in ("start_logits", "end_logits"))
     return best_span(start_logits, end_logits, context_begin, context_end)
 
@@ -45,10 +47,11 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         tokenizer,
         example_id,
         example,
-        model.config.max_position_embeddings,
+        max_tokens(model.config),
         long_context=params.long_context,
         stride=params.stride,
         procedure=params.procedure,
+        model_config=model.config,
     )
     read = []
     for window in windows:

@@ -1,9 +1,9 @@
 """Windows of a long context, as the Hugging Face QA pipeline and the SQuAD preprocessing make them.
 
 A question and context longer than the model's maximum are read as windows: each holds the question and up to
-``room = max_length - question tokens - 3`` context tokens, and window ``w + 1`` starts ``stride`` context tokens after
-window ``w`` (``stride`` is the step between windows, not their overlap: two windows share ``room - stride`` tokens,
-and the last one ends with the context). The windows are cut by the fast tokenizer's own overflow machinery
+``room = max_length - question tokens - special tokens`` context tokens (3 for BERT's pair, 4 for RoBERTa's), and
+window ``w + 1`` starts ``stride`` context tokens after window ``w`` (``stride`` is the step between windows, not
+their overlap: two windows share ``room - stride`` tokens, and the last one ends with the context). The windows are cut by the fast tokenizer's own overflow machinery
 (``return_overflowing_tokens``, whose ``stride`` argument is the overlap), so they are the ones the pipeline reads.
 """
 
@@ -12,9 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bertscope import input_error
-
-SPECIAL_TOKENS = 3
-"""``[CLS]``, ``[SEP]`` and ``[SEP]`` around the question and context."""
 
 
 @dataclass(frozen=True)
@@ -27,14 +24,15 @@ class Window:
     end: int
 
 
-def context_room(example_id: str, question_length: int, max_length: int) -> int:
-    """The context tokens that fit beside a question of ``question_length`` tokens; an error when none do."""
-    room = max_length - question_length - SPECIAL_TOKENS
+def context_room(example_id: str, question_length: int, max_length: int, special_tokens: int) -> int:
+    """The context tokens that fit beside a question of ``question_length`` tokens and the pair's
+    ``special_tokens``; an error when none do."""
+    room = max_length - question_length - special_tokens
     if room < 1:
         raise input_error(
             example_id,
             "question",
-            f"the question alone makes {question_length + SPECIAL_TOKENS} tokens with the special tokens, "
+            f"the question alone makes {question_length + special_tokens} tokens with the special tokens, "
             f"leaving no room for the context within the model's maximum of {max_length}",
             "shorten the question",
         )
@@ -42,24 +40,22 @@ def context_room(example_id: str, question_length: int, max_length: int) -> int:
 
 
 def context_windows(
-    tokenizer, example_id: str, question: str, context: str, context_offsets, max_length: int, stride: int
+    tokenizer, question: str, context: str, context_offsets, max_length: int, stride: int, room: int
 ) -> list[Window]:
     """The windows of a context too long to read at once, from the tokenizer's overflowing tokens.
 
     Args:
         tokenizer: a fast tokenizer (it gives offsets).
-        example_id: the example's id, for errors.
         question: the question text.
         context: the context text.
         context_offsets: the (begin, end) characters of each token of the context tokenized alone.
         max_length: the model's maximum sequence length.
         stride: the step in context tokens from one window to the next.
+        room: the context tokens a window holds (:func:`context_room`).
 
     Returns:
         Every window, in order, as ranges of the context's tokens.
     """
-    question_length = len(tokenizer.encode(question, add_special_tokens=False))
-    room = context_room(example_id, question_length, max_length)
     encoding = tokenizer(
         question,
         context,

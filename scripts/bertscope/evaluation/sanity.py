@@ -15,15 +15,24 @@ import torch
 
 from bertscope import TARGETS
 from bertscope.evaluation.ranks import spearman
+from bertscope.models.families import embeddings, encoder_layers
 
 
 def cascade_stages(model) -> list[tuple[str, list]]:
     """The stages of the cascade, top down: ``qa_head``, ``layer_N`` … ``layer_1``, ``embeddings``; each with the
-    modules it re-initialises."""
-    layers = model.bert.encoder.layer
+    modules it re-initialises (found through the family's adapter; ALBERT's layers share one module, so its first
+    layer stage re-initialises them all).
+
+    Args:
+        model: a QA model of a supported family (every family's head is ``qa_outputs``).
+
+    Returns:
+        ``[(stage name, [modules])]`` in cascade order.
+    """
+    layers = encoder_layers(model)
     stages = [("qa_head", [model.qa_outputs])]
     stages += [(f"layer_{index:02d}", [layers[index - 1]]) for index in range(len(layers), 0, -1)]
-    return [*stages, ("embeddings", [model.bert.embeddings])]
+    return [*stages, ("embeddings", [embeddings(model)])]
 
 
 @torch.no_grad()

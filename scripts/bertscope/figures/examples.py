@@ -126,6 +126,8 @@ COLUMNS = {
     "position": "Position(Index), Attribution",
 }
 
+ABSENT = "none: this model has no such embedding"
+
 TOP5_CSS = """
 th, td { border: 1px solid #ccc; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #f5f5f5; }
@@ -150,7 +152,8 @@ def top_cells(rows: pd.DataFrame, k: int = TOP_K) -> list[str]:
 
 
 def top_table(by_source: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
-    """The tutorial's top-5 table for one target: one column per sub-embedding, each from that sub-embedding's rows.
+    """The tutorial's top-5 table for one target: one column per sub-embedding, each from that sub-embedding's rows;
+    a sub-embedding the model's family lacks (no rows: DistilBERT's token types, ...) says so in its column.
 
     Args:
         by_source: the example's ``token_attributions`` rows by source (``word``, ``token_type``, ``position``).
@@ -162,8 +165,9 @@ def top_table(by_source: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
     columns = {}
     for source, column in COLUMNS.items():
         rows = by_source[source]
-        columns[column] = top_cells(rows[rows["target"] == target])
-    return pd.DataFrame(columns)
+        columns[column] = top_cells(rows[rows["target"] == target]) if len(rows) else [ABSENT]
+    length = max(len(cells) for cells in columns.values())
+    return pd.DataFrame({column: cells + [""] * (length - len(cells)) for column, cells in columns.items()})
 
 
 def table_page(table: pd.DataFrame, target: str, footer: str) -> str:

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 from bertscope import BertscopeError
+from bertscope.models.families import config_layers
 
 DEMO = "demo"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "spiece.model")
+"""A tokenizer's vocabulary in any of the supported families' forms (WordPiece, byte-level BPE, SentencePiece)."""
 
 
 def refuse_escaping_links(directory: str | Path, field: str = "model") -> None:
@@ -59,7 +61,7 @@ def num_encoder_layers(model_dir: str) -> int:
     Returns:
         ``num_hidden_layers``.
     """
-    return int(json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"])
+    return config_layers(json.loads((Path(model_dir) / "config.json").read_text()))
 
 
 def check_model_dir(model_dir: str | Path, field: str = "model") -> Path:

@@ -8,6 +8,7 @@ from functools import partial
 import torch
 
 from bertscope import TARGETS
+from bertscope.models.families import embeddings, forward_arguments
 
 
 def explained_logits(output, attention_mask: torch.Tensor | None = None, positions: torch.Tensor | None = None):
@@ -33,18 +34,17 @@ def explained_logits(output, attention_mask: torch.Tensor | None = None, positio
 
 def run_on_input(model, tensors: dict, **options):
     """The model's output on an example's input tensors (ids, token types, positions, mask); ``options`` go to
-    the model (``output_attentions=True``, ...)."""
+    the model (``output_attentions=True``, ...). Token types go only to a family that takes them."""
     return model(
         tensors["input_ids"],
-        token_type_ids=tensors["token_type_ids"],
-        position_ids=tensors["position_ids"],
+        **forward_arguments(model, tensors["token_type_ids"], tensors["position_ids"]),
         attention_mask=tensors["attention_mask"],
         **options,
     )
 
 
 def _forward_from_ids(model, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, positions=None):
-    output = model(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, attention_mask=attention_mask)
+    output = model(input_ids, **forward_arguments(model, token_type_ids, position_ids), attention_mask=attention_mask)
     return explained_logits(output, attention_mask, positions)
 
 
@@ -55,19 +55,19 @@ def _forward_from_embeddings(model, inputs_embeds, attention_mask=None, position
 
 
 def _forward_from_word_embeddings(
-    model, word_embeddings, token_type_ids, position_ids, attention_mask=None, positions=None
+    model, word_embeddings, token_type_ids, position_ids, attention_mask=None, positions=None, options=None
 ):
     output = model(
         inputs_embeds=word_embeddings,
-        token_type_ids=token_type_ids,
-        position_ids=position_ids,
+        **forward_arguments(model, token_type_ids, position_ids),
         attention_mask=attention_mask,
+        **(options or {}),
     )
     return explained_logits(output, attention_mask, positions)
 
 
 def _forward_from_embedding_output(model, embedding_output, attention_mask=None, positions=None):
-    hook = model.bert.embeddings.register_forward_hook(lambda module, inputs, output: embedding_output)
+    hook = embeddings(model).register_forward_hook(lambda module, inputs, output: embedding_output)
     try:
         placeholder_ids = torch.zeros(embedding_output.shape[:2], dtype=torch.long, device=embedding_output.device)
         return explained_logits(model(placeholder_ids, attention_mask=attention_mask), attention_mask, positions)
@@ -119,10 +119,11 @@ def forward_from_embedding_output(model):
     return partial(_forward_from_embedding_output, model)
 
 
-def forward_from_word_embeddings(model):
+def forward_from_word_embeddings(model, **options):
     """Forward function of (word_embeddings, token_type_ids, position_ids, attention_mask) → (batch, [start, end]).
 
     Part 2 of the tutorial: the word embeddings are the interpretable input (``inputs_embeds``), and BERT adds the
-    token-type and position embeddings of the ids it is given, and its layer norm, as for any input.
+    token-type and position embeddings of the ids it is given, and its layer norm, as for any input. ``options`` go
+    to the model (``output_attentions=True`` for a family whose attention returns its probabilities only then).
     """
-    return partial(_forward_from_word_embeddings, model)
+    return partial(_forward_from_word_embeddings, model, options=options)

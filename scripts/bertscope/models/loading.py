@@ -10,6 +10,7 @@ import torch
 
 from bertscope import BertscopeError
 from bertscope.models.directory import check_model_dir
+from bertscope.models.families import family_for_type
 
 log = logging.getLogger("bertscope")
 
@@ -37,15 +38,15 @@ def resolve_device(requested: str) -> torch.device:
     return device
 
 
-def check_bert_qa(model, source: str) -> None:
-    """Fail unless ``model`` has the modules the attributions hook: ``.bert.embeddings`` and ``.bert.encoder``."""
-    embeddings = getattr(getattr(model, "bert", None), "embeddings", None)
-    needed = ("word_embeddings", "token_type_embeddings", "position_embeddings")
-    if embeddings is None or not all(hasattr(embeddings, name) for name in needed):
+def check_qa_model(model, source: str) -> None:
+    """Fail unless ``model`` is a question-answering model of a supported family with the modules the attributions
+    hook (:mod:`bertscope.models.families`)."""
+    family = family_for_type(model.config.model_type, source)
+    if not hasattr(model, "qa_outputs") or getattr(getattr(model, family.base, None), "embeddings", None) is None:
         raise BertscopeError(
-            f"config field 'model': '{source}' ({type(model).__name__}) is not a BERT question-answering model: "
-            "it has no .bert.embeddings with word, token-type and position embeddings. "
-            "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
+            f"config field 'model': '{source}' ({type(model).__name__}) is not a {family.name} question-answering "
+            f"model: it has no .{family.base}.embeddings and .qa_outputs. "
+            f"Fix: use a question-answering checkpoint such as {family.example}, or model: demo"
         )
 
 
@@ -68,7 +69,7 @@ def load_model(model_dir: str | Path, device: torch.device, attention_weights: b
     path = check_model_dir(model_dir)
     options = {"attn_implementation": "eager"} if attention_weights else {}
     model = AutoModelForQuestionAnswering.from_pretrained(path, **options)
-    check_bert_qa(model, str(model_dir))
+    check_qa_model(model, str(model_dir))
     model.to(device)
     model.eval()
     model.zero_grad()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bertscope import BertscopeError
 from bertscope.models.demo_files import DEMO_DIR, copy_demo
-from bertscope.models.directory import DEMO, check_model_dir, num_encoder_layers, refuse_escaping_links
+from bertscope.models.directory import DEMO, TOKENIZER_FILES, check_model_dir, num_encoder_layers, refuse_escaping_links
+from bertscope.models.families import FAMILIES, SUPPORTED, family_for_type
 from bertscope.models.loading import quiet_transformers
 from bertscope.pipeline.provenance import weights_sha256
 
@@ -27,9 +28,11 @@ HUB_FILES = [
     "config.json",
     "*.safetensors",
     "pytorch_model.bin",
-    "vocab.txt",
+    *TOKENIZER_FILES,
+    "merges.txt",
     "tokenizer*.json",
     "special_tokens_map.json",
+    "added_tokens.json",
 ]
 
 
@@ -84,7 +87,7 @@ def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
     offline_alternatives = (
         "Fix: run where the Hub is reachable (or pre-fill the Hugging Face cache and set HF_HUB_OFFLINE=1), "
         "or use one of the two offline alternatives: model: demo (the demo model shipped in models/demo), "
-        "or model: /path/to/dir (a local directory with a BERT QA model and its tokenizer)"
+        "or model: /path/to/dir (a local directory with a QA model and its tokenizer)"
     )
     try:
         path = Path(snapshot_download(repo_id=repo_id, revision=revision, allow_patterns=HUB_FILES))
@@ -103,37 +106,27 @@ def download_from_hub(repo_id: str, revision: str | None) -> tuple[Path, str]:
     return path, path.name
 
 
-QA_TENSORS = (
-    "bert.embeddings.word_embeddings.weight",
-    "bert.embeddings.token_type_embeddings.weight",
-    "bert.embeddings.position_embeddings.weight",
-    "qa_outputs.weight",
-)
-NOT_BERT_QA_FIX = (
-    "Fix: use a BertForQuestionAnswering checkpoint such as deepset/bert-base-cased-squad2, or model: demo"
-)
+def _qa_tensors(model_type: str) -> tuple[str, ...]:
+    """The weights a QA checkpoint of the family must hold: its word embeddings and a trained QA head."""
+    return (f"{FAMILIES[model_type].base}.embeddings.word_embeddings.weight", "qa_outputs.weight")
 
 
-def _check_bert_config(model_dir: Path, model: str) -> None:
-    """Refuse a model whose config.json is not a BERT model's (the modules the attributions hook are BERT's)."""
-    model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
-    if model_type != "bert":
-        raise BertscopeError(
-            f"config field 'model': '{model}' is not a BERT question-answering model: its config.json has "
-            f"model_type '{model_type}', not 'bert'. {NOT_BERT_QA_FIX}"
-        )
+def _check_family(model_dir: Path, model: str) -> str:
+    """The ``model_type`` of the model's config.json, refused unless it is a supported family's."""
+    return family_for_type(json.loads((model_dir / "config.json").read_text()).get("model_type"), model).model_type
 
 
 def _refuse_missing_qa_tensors(missing: list[str], model: str) -> None:
     if missing:
         raise BertscopeError(
-            f"config field 'model': '{model}' is not a BERT question-answering model: its weights have no "
-            f"{', no '.join(missing)}. {NOT_BERT_QA_FIX}"
+            f"config field 'model': '{model}' is not a question-answering model: its weights have no "
+            f"{', no '.join(missing)}. Fix: use a question-answering checkpoint of a supported family "
+            f"({SUPPORTED}), or model: demo"
         )
 
 
-def _copy_weights(source_dir: Path, output_dir: Path, model: str) -> None:
-    """The weights as model.safetensors, refused unless they hold BERT's embeddings and a trained QA head.
+def _copy_weights(source_dir: Path, output_dir: Path, model: str, model_type: str) -> None:
+    """The weights as model.safetensors, refused unless they hold the family's embeddings and a trained QA head.
 
     safetensors weights are checked from their header and copied (a copy rather than a link, so that rewriting
     the source model in place cannot change these results' weights); pytorch_model.bin is converted, and refused
@@ -145,7 +138,7 @@ def _copy_weights(source_dir: Path, output_dir: Path, model: str) -> None:
 
         with safe_open(str(source), framework="numpy") as handle:
             names = set(handle.keys())
-        _refuse_missing_qa_tensors([name for name in QA_TENSORS if name not in names], model)
+        _refuse_missing_qa_tensors([name for name in _qa_tensors(model_type) if name not in names], model)
         shutil.copy(source_dir / "config.json", output_dir / "config.json")
         shutil.copy(source, target)
         return
@@ -159,7 +152,7 @@ def _copy_weights(source_dir: Path, output_dir: Path, model: str) -> None:
         shutil.copy(source_dir / "config.json", Path(staging) / "config.json")
         save_file({name: tensor.contiguous().clone() for name, tensor in state.items()}, f"{staging}/model.safetensors")
         converted, loading = AutoModelForQuestionAnswering.from_pretrained(staging, output_loading_info=True)
-    _refuse_missing_qa_tensors([name for name in QA_TENSORS if name in loading["missing_keys"]], model)
+    _refuse_missing_qa_tensors([name for name in _qa_tensors(model_type) if name in loading["missing_keys"]], model)
     converted.save_pretrained(output_dir)
 
 
@@ -228,8 +221,7 @@ def prepare_model(model: str, revision: str | None, output_dir: Path, demo_dir: 
             refuse_escaping_links(model)
             source_dir = Path(model).expanduser().resolve()
         check_model_dir(source_dir)
-        _check_bert_config(source_dir, model)
-        _copy_weights(source_dir, output_dir, model)
+        _copy_weights(source_dir, output_dir, model, _check_family(source_dir, model))
         AutoTokenizer.from_pretrained(source_dir).save_pretrained(output_dir)
     record["num_hidden_layers"] = num_encoder_layers(output_dir)
     record["weights_sha256"] = weights_sha256(output_dir)

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from bertscope import SUBEMBEDDINGS, TARGETS
+from bertscope import TARGETS
 from bertscope.attribution.stored import layer_key
 
 DENSITY_BINS = 100
@@ -213,7 +213,8 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
         )
     )
 
-    for source in SUBEMBEDDINGS:
+    # only the sub-embeddings the model's family has (the file's record names them): a missing one has no rows
+    for source in subembeddings.records[example]["subembeddings"]:
         sums = subembeddings.tensor(example, f"{source}.token_sums")
         rows["token_attributions"].append(token_rows(example, source, None, tokens, summarize(sums)))
     rows["convergence_deltas"].append(

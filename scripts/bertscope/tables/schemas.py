@@ -5,7 +5,8 @@ Each table is a dataset directory, ``results/tables/{table}/``, with one Parquet
 table. Schemas (one row per ...):
 
 ``token_attributions``: example, target, source, layer, token_index, token, attribution
-    per token of every attribution: ``source`` is embeddings | word | token_type | position | layer, ``layer`` is
+    per token of every attribution: ``source`` is embeddings | word | token_type | position | layer (only the
+    sub-embeddings the model's family has: :func:`bertscope.models.families.subembeddings`), ``layer`` is
     1-based for ``layer`` rows and null otherwise; ``attribution`` is the tutorial's summary (sum over the hidden
     dimension, divided by the L2 norm over tokens).
 ``token_distributions``: example, target, layer, token_index, token, dim, attribution
