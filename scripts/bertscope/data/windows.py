@@ -3,8 +3,9 @@
 A question and context longer than the model's maximum are read as windows: each holds the question and up to
 ``room = max_length - question tokens - special tokens`` context tokens (3 for BERT's pair, 4 for RoBERTa's), and
 window ``w + 1`` starts ``stride`` context tokens after window ``w`` (``stride`` is the step between windows, not
-their overlap: two windows share ``room - stride`` tokens, and the last one ends with the context). The windows are cut by the fast tokenizer's own overflow machinery
-(``return_overflowing_tokens``, whose ``stride`` argument is the overlap), so they are the ones the pipeline reads.
+their overlap: two windows share ``room - stride`` tokens, and the last one ends with the context). The windows are
+cut by the fast tokenizer's own overflow machinery (``return_overflowing_tokens``, whose ``stride`` argument is the
+overlap), so they are the ones the pipeline reads.
 """
 
 from __future__ import annotations
