@@ -295,8 +295,8 @@ def test_part2_attention_equals_the_models_output_attentions(loaded, tensors):
     kept = part2.attention_results(model, tensors, [1, 2], 2, 4, matrices=True)
     for layer in (1, 2):
         torch.testing.assert_close(hooked[layer], output.attentions[layer - 1], rtol=0, atol=0)
-        torch.testing.assert_close(attention[layer], output.attentions[layer - 1][0], rtol=0, atol=0)
-        assert values[layer].shape == (tensors["input_ids"].shape[1], value_projection(model, layer).out_features)
+        torch.testing.assert_close(attention[layer], output.attentions[layer - 1], rtol=0, atol=0)  # (B, heads, L, L)
+        assert values[layer].shape == (1, tensors["input_ids"].shape[1], value_projection(model, layer).out_features)
     torch.testing.assert_close(kept["layer_02.attention"], output.attentions[1][0], rtol=0, atol=0)
     assert torch.allclose(output.attentions[1][0].sum(dim=-1), torch.ones(()))
 

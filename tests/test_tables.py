@@ -58,7 +58,8 @@ def rows(tmp_path_factory) -> dict[str, pd.DataFrame]:
     subembeddings = {
         f"{source}.token_sums": sums * (i + 2) for i, source in enumerate(("word", "token_type", "position"))
     }
-    save_batch(directory / "sub.safetensors", {"q": ({**subembeddings, "delta": np.array([0.25, 0.125])}, {})})
+    record = {"subembeddings": ["word", "token_type", "position"]}  # the sub-embeddings the model's family has
+    save_batch(directory / "sub.safetensors", {"q": ({**subembeddings, "delta": np.array([0.25, 0.125])}, record)})
     for name, layers in (("a", [1, 2]), ("b", [3])):
         tensors = {}
         for layer in layers:
