@@ -98,6 +98,11 @@ try:
     )
 except BertscopeError as error:
     raise WorkflowError(str(error)) from None
+# The batches whose examples get the sanity check (sanity_check: figures, the figure examples; all; none): only they
+# have a sanity_cascade job and part.
+SANITY_BATCHES = {"figures": FIGURE_BATCHES, "all": BATCHES, "none": {}}[
+    config["sanity_check"]
+]
 TABLES = tables_of_run(
     config["attention"], config["faithfulness"], config["sanity_check"] != "none"
 )
@@ -179,8 +184,14 @@ def table_part(table, batch="{batch}"):
 
 
 def table_parts(*tables):
-    """Every batch's part of each table, by table."""
-    return {table: [table_part(table, batch) for batch in BATCHES] for table in tables}
+    """Every batch's part of each table, by table (the sanity cascade's: only the batches it checks)."""
+    return {
+        table: [
+            table_part(table, batch)
+            for batch in (SANITY_BATCHES if table == "sanity_cascade" else BATCHES)
+        ]
+        for table in tables
+    }
 
 
 def summary_figure(stem, caption):

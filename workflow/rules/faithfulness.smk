@@ -94,13 +94,8 @@ rule faithfulness_summary:
         step_script("plot_faithfulness")
 
 
-# The sanity check (cascading randomisation) for the examples sanity_check covers: figure examples or all. Every
-# batch has a part of its table (empty without such examples, written without loading the model).
-SANITY_BATCHES = {
-    "figures": FIGURE_BATCHES,
-    "all": BATCHES,
-    "none": {},
-}[config["sanity_check"]]
+# The sanity check (cascading randomisation) for the examples sanity_check covers (SANITY_BATCHES, common.smk):
+# figure examples or all, one job and one part of its table per batch that holds any.
 
 
 rule sanity_cascade:
@@ -120,7 +115,7 @@ rule sanity_cascade:
         gpu=1,
     params:
         code=step_code("sanity_cascade"),
-        examples=lambda wildcards: SANITY_BATCHES.get(wildcards.batch, []),
+        examples=lambda wildcards: SANITY_BATCHES[wildcards.batch],
         n_steps=config["n_steps"],
         internal_batch_size=config["internal_batch_size"],
         device=config["device"],
@@ -133,7 +128,7 @@ rule sanity_cascade:
 
 rule sanity_summary:
     input:
-        parts=[table_part("sanity_cascade", batch) for batch in SANITY_BATCHES],
+        parts=table_parts("sanity_cascade")["sanity_cascade"],
     output:
         figure=summary_figure("sanity_cascade", "summary_sanity_cascade"),
     log:
