@@ -43,7 +43,7 @@ def main(smk):
         for table, frame in faithfulness_frames(result).items():
             rows[table].append(frame)
         log.info("%s: %d sources, %d rows per forward pass", example, len(scores), chunk)
-    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "target": params.target}
+    settings = {name: params[name] for name in ("n_steps", "procedure", "target", "precision")}
     settings |= {"faithfulness_reference": params.reference}
     settings |= {"faithfulness_protect": params.protect, "faithfulness_random_seeds": list(params.random_seeds)}
     write_table_parts(rows, smk.output, params.tables, table_metadata(smk.input.model, settings))

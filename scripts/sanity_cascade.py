@@ -17,7 +17,7 @@ log = logging.getLogger("bertscope")
 
 def main(smk):
     params = smk.params
-    settings = {"n_steps": params.n_steps, "procedure": params.procedure, "target": params.target}
+    settings = {name: params[name] for name in ("n_steps", "procedure", "target", "precision")}
     metadata = table_metadata(smk.input.model, {**settings, "sanity_seed": params.seed})
     model, _, groups = attribution_job(smk)
 
