@@ -326,7 +326,7 @@ def source_scores(example: str, embeddings, subembeddings, conductance, attentio
     Args:
         example: the example's id.
         embeddings: the embedding LIG file (:class:`~bertscope.pipeline.tensor_io.BatchFile`).
-        subembeddings: the sub-embedding LIG file.
+        subembeddings: the sub-embedding LIG file (its record names the sub-embeddings the model's family has).
         conductance: the conductance files of the layer groups.
         attention: Part 2's files; their word-input conductance where the example has it (figure examples).
 
@@ -334,11 +334,10 @@ def source_scores(example: str, embeddings, subembeddings, conductance, attentio
         ``{(source, layer): (2, L)}`` float64 sums over the hidden dimension, start and end; ``layer`` is None for
         the embedding sources.
     """
-    from bertscope import SUBEMBEDDINGS
     from bertscope.attribution.stored import layer_key
 
     scores = {("embeddings", None): embeddings.tensor(example, "token_sums")}
-    for name in SUBEMBEDDINGS:
+    for name in subembeddings.records[example]["subembeddings"]:
         scores[(name, None)] = subembeddings.tensor(example, f"{name}.token_sums")
     for source, files, name in (
         ("layer", conductance, "token_sums"),
