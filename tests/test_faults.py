@@ -123,7 +123,8 @@ def test_ids_are_kept_in_every_table_and_each_names_its_own_question(tmp_path, t
     counts = tokens.groupby("example").size()
     base = counts[ISSUE_IDS[0]]
     assert [counts[example_id] - base for example_id in ISSUE_IDS] == list(range(len(ISSUE_IDS)))
-    folders = {path.name for path in (tmp_path / "results" / "figures").glob("*/*") if path.is_dir()}
+    # the example figures: results/figures/{batch}/{example}/ (not the _summary and _faithfulness folders)
+    folders = {path.name for path in (tmp_path / "results" / "figures").glob("[!_]*/*") if path.is_dir()}
     assert folders == {example_file_name(example_id) for example_id in ISSUE_IDS}
 
 
@@ -172,7 +173,10 @@ def finished_run(tmp_path_factory, two_layer_model):
 
 # Each intermediate, and the steps whose jobs read its tensors (the first to run reports the damage).
 INTERMEDIATES = [
-    (f"results/inputs/{BATCH}.safetensors", "embedding_lig|subembedding_lig|layer_conductance|attention"),
+    (
+        f"results/inputs/{BATCH}.safetensors",
+        "embedding_lig|subembedding_lig|layer_conductance|attention|faithfulness|sanity_cascade",
+    ),
     (f"results/attributions/{BATCH}/embeddings.safetensors", "tables"),
     (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables"),
     (f"results/attributions/{BATCH}/conductance_layers_02-02.safetensors", "tables"),
