@@ -87,7 +87,7 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
     ]
     # Snakemake's stderr carries each job's header ("rule layer_conductance:") and, with one core, then that job's
     # own log lines: read line by line (blocking, no polling), it says when a conductance job starts computing
-    # ("example 1 of N", logged once the model is loaded, just before the computation of N_STEPS path points).
+    # ("group 1 of N", logged once the model is loaded, just before the computation of N_STEPS path points).
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -95,7 +95,7 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
     for line in process.stderr:
         header = re.match(r"\s*(?:local)?rule (\w+):", line)
         rule = header.group(1) if header else rule
-        if rule == "layer_conductance" and "example 1 of" in line:
+        if rule == "layer_conductance" and "group 1 of" in line:
             break
     else:
         pytest.fail("the run ended before a conductance job started computing")
@@ -106,7 +106,7 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
 
     def computing() -> list:
         """The conductance jobs' logs that say an example is being computed."""
-        return [log for log in conductance_logs.rglob("*.log") if "example 1 of" in log.read_text()]
+        return [log for log in conductance_logs.rglob("*.log") if "group 1 of" in log.read_text()]
 
     assert computing(), "the log of the job that said it computes"
     assert not any("done in" in log.read_text() for log in computing()), "the job finished before it was killed"

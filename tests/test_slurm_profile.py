@@ -297,7 +297,7 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
 @pytest.mark.slow
 def test_slurm_profile_bundles_the_short_per_batch_jobs(tmp_path, tiny_model_dir):
     workdir = write_config(tmp_path / "run", tiny_model_dir, examples_per_job=1, figure_examples="all")
-    examples = {f"q{index}": TUTORIAL_EXAMPLE for index in range(3)}
+    examples = {f"q{index}": dict(TUTORIAL_EXAMPLE) for index in range(3)}  # copies: yaml writes no aliases
     (workdir / "config.yaml").write_text(
         yaml.safe_dump({**yaml.safe_load((workdir / "config.yaml").read_text()), "examples": examples})
     )

@@ -104,7 +104,7 @@ SANITY_BATCHES = {"figures": FIGURE_BATCHES, "all": BATCHES, "none": {}}[
     config["sanity_check"]
 ]
 TABLES = tables_of_run(
-    config["attention"], config["faithfulness"], config["sanity_check"] != "none"
+    config["attention"], config["faithfulness"], bool(SANITY_BATCHES)
 )
 
 
