@@ -307,15 +307,17 @@ def rows_per_pass(config, sequence_length: int, budget_bytes: float) -> int:
     intermediate-size one and the attention scores of two heads' worth of copies.
 
     Args:
-        config: the model's config (``hidden_size``, ``intermediate_size``, ``num_attention_heads``).
+        config: the model's config (``hidden_size``, the family's intermediate size, ``num_attention_heads``).
         sequence_length: L.
         budget_bytes: the activation budget (:func:`bertscope.attribution.part1.activation_memory_budget`).
 
     Returns:
         At least 1.
     """
+    from bertscope.models.families import intermediate_size
+
     floats_per_token = (
-        8 * config.hidden_size + config.intermediate_size + 2 * config.num_attention_heads * sequence_length
+        8 * config.hidden_size + intermediate_size(config) + 2 * config.num_attention_heads * sequence_length
     )
     return max(1, int(budget_bytes // (4 * floats_per_token * sequence_length)))
 
