@@ -491,7 +491,8 @@ def test_a_run_killed_during_a_job_is_completed_by_unlock_and_a_plain_rerun(comp
     workdir = copy_of(complete_run, tmp_path)
     killed_during(workdir, rule, log)
     # A killed Snakemake leaves its lock (it cannot tell a dead run from a live one on the same directory): --unlock
-    # removes it; then a plain run, no --rerun-incomplete, finishes the work.
+    # removes it; then a plain run finishes the work, a job killed as it finished (marked incomplete) included: the
+    # workflow profile profiles/default sets rerun-incomplete.
     locked = snakemake(workdir, "--cores", "2")
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     assert snakemake(workdir, "--unlock").returncode == 0

@@ -31,6 +31,9 @@ LOCAL_PROFILE = REPO / "profiles" / "local"
 START_SLURM = REPO / "tests" / "slurm" / "start_slurm.sh"
 STOP_SLURM = REPO / "tests" / "slurm" / "stop_slurm.sh"
 GPU_RULES = ("inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "attention")
+"""The model-running rules planned before the model checkpoint has run (each asks for a GPU)."""
+MODEL_RULES = (*GPU_RULES, "faithfulness", "sanity_cascade")
+"""Every rule whose jobs run the model on a GPU: those and the evidence steps, planned once the model is known."""
 CPU_RULES = (
     "model",
     "tables",
@@ -125,7 +128,8 @@ def test_slurm_profile_parses_and_plans_the_pipeline(tmp_path, tiny_model_dir):
     workdir = write_config(tmp_path / "run", tiny_model_dir)
     resources, completed = dry_run_resources(workdir)
     output = completed.stdout + completed.stderr
-    assert f"Using profile {SLURM_PROFILE}" in output
+    # Snakemake names the profile and the workflow profile (profiles/default) it reads.
+    assert f"Using profiles {SLURM_PROFILE} and workflow specific profile" in output
     # Before the model checkpoint has run, the plan reaches the model, the inputs and everything after the tables.
     assert {"model", "inputs", "tables", "all"} <= set(resources)
     for rule, asked in resources.items():
@@ -195,7 +199,7 @@ def test_local_profile_offers_one_gpu_unless_told_otherwise(tmp_path, tiny_model
     completed = snakemake(workdir, "--profile", str(LOCAL_PROFILE), "results/model")
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-3000:]
-    assert f"Using profile {LOCAL_PROFILE}" in output
+    assert f"Using profiles {LOCAL_PROFILE} and workflow specific profile" in output
     assert re.search(PROVIDED_GPUS.format(count=1), output), output[-3000:]
     assert (workdir / "results" / "model" / "config.json").is_file()
 
@@ -291,7 +295,7 @@ def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
         assert state.strip() == "COMPLETED", (comment, state)
     assert set(GPU_RULES) | {"model", "postprocess", "table_datasets"} <= set(by_rule), sorted(by_rule)
     for rule, tres in by_rule.items():
-        assert tres == ({"gres:gpu:1"} if rule in GPU_RULES else {"N/A"}), (rule, tres)
+        assert tres == ({"gres:gpu:1"} if rule in MODEL_RULES else {"N/A"}), (rule, tres)
 
 
 @pytest.mark.slow
