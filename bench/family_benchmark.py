@@ -3,10 +3,11 @@
 Each family's random QA model (tests/model_families.py, at the --hidden/--layers/--heads shape) explains one input of
 --tokens tokens joined by its own tokenizer's pair encoding: Part 1's tutorial procedure (embedding LIG,
 sub-embedding LIG, conductance of every layer) and Part 2 (attention conductance of every layer, the attention norms),
-at --n-steps, in one process after a warm-up, the median of --repeats. The table compares CPU seconds of the
-process (``time.process_time``: on a shared machine the wall clock also counts the waits for other users' work);
-the JSON keeps both. Prints a Markdown table and writes it with the raw numbers to
-bench/results/families-<time>.{md,json}.
+at --n-steps, in one process after a warm-up, the median of --repeats; ALBERT twice, with fused_activations (the
+default: its gelu_new loaded as gelu_pytorch_tanh) and without, and the largest difference between the two's results.
+The table compares CPU seconds of the process (``time.process_time``: on a shared machine the wall clock also counts
+the waits for other users' work); the JSON keeps both. Prints a Markdown table and writes it with the raw numbers
+and the load average before and after to bench/results/families-<time>.{md,json}.
 
     .venv/bin/python bench/family_benchmark.py            # hidden 256, 4 layers, 128 tokens, n_steps 16
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests")]
+UNFUSED = "albert, fused_activations: false"
 
 
 def family_tensors(model, tokenizer, tokens: int) -> dict:
@@ -58,44 +60,50 @@ def family_tensors(model, tokenizer, tokens: int) -> dict:
     }
 
 
-def time_family(model_type: str, directory: Path, args) -> dict[str, float]:
+def time_family(model_dir: Path, args, fused_activations: bool = True) -> tuple[dict[str, float], dict]:
+    """Part 1's and Part 2's CPU and wall seconds on one family's model, and what each computed (its last repeat)."""
     import torch
-    from model_families import build_family_model
 
     from bertscope.attribution.part1 import embedding_lig, layer_conductance, subembedding_lig
     from bertscope.attribution.part2 import attention_results
     from bertscope.models.loading import load_model, load_tokenizer
 
-    sizes = {
-        "hidden_size": args.hidden,
-        "num_hidden_layers": args.layers,
-        "num_attention_heads": args.heads,
-        "intermediate_size": 4 * args.hidden,
-    }
-    model_dir = build_family_model(model_type, directory / model_type, sizes=sizes, positions=args.tokens)
-    model, tokenizer = load_model(model_dir, torch.device("cpu"), attention_weights=True), load_tokenizer(model_dir)
-    tensors = family_tensors(model, tokenizer, args.tokens)
+    model = load_model(model_dir, torch.device("cpu"), attention_weights=True, fused_activations=fused_activations)
+    tensors = family_tensors(model, load_tokenizer(model_dir), args.tokens)
     layers = list(range(1, args.layers + 1))
 
     def part1():
-        embedding_lig(model, tensors, args.n_steps)
-        subembedding_lig(model, tensors, args.n_steps)
-        layer_conductance(model, tensors, layers, args.n_steps, procedure="tutorial")
+        return (
+            embedding_lig(model, tensors, args.n_steps),
+            subembedding_lig(model, tensors, args.n_steps),
+            layer_conductance(model, tensors, layers, args.n_steps, procedure="tutorial"),
+        )
 
     def part2():
-        attention_results(model, tensors, layers, layers[-1], args.n_steps, matrices=True)
+        return attention_results(model, tensors, layers, layers[-1], args.n_steps, matrices=True)
 
-    seconds = {}
+    seconds, outputs = {}, {}
     for name, compute in (("part1", part1), ("part2", part2)):
         compute()  # warm-up
         cpu, wall = [], []
         for _ in range(args.repeats):
             started, started_cpu = time.perf_counter(), time.process_time()
-            compute()
+            outputs[name] = compute()
             cpu.append(time.process_time() - started_cpu)
             wall.append(time.perf_counter() - started)
         seconds[name], seconds[f"{name}_wall"] = statistics.median(cpu), statistics.median(wall)
-    return seconds
+    return seconds, outputs
+
+
+def largest_difference(ours, theirs) -> float:
+    """The largest absolute difference between two results' tensors, relative to the largest value of ``theirs``'
+    tensor, over every tensor of the (nested dict and tuple) results."""
+    if isinstance(theirs, dict):
+        return max(largest_difference(ours[key], value) for key, value in theirs.items())
+    if isinstance(theirs, tuple | list):
+        return max(largest_difference(mine, value) for mine, value in zip(ours, theirs, strict=True))
+    scale = float(theirs.abs().max())
+    return float((ours - theirs).abs().max()) / scale if scale else float((ours - theirs).abs().max())
 
 
 def main() -> None:
@@ -109,13 +117,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from model_families import FAMILY_TYPES
+    from model_families import FAMILY_TYPES, build_family_model
 
     from bertscope.models.loading import configure_torch
 
     configure_torch(args.threads)
+    load_before = os.getloadavg()
+    sizes = {
+        "hidden_size": args.hidden,
+        "num_attention_heads": args.heads,
+        "num_hidden_layers": args.layers,
+        "intermediate_size": 4 * args.hidden,
+    }
+    seconds = {}
     with tempfile.TemporaryDirectory() as directory:
-        seconds = {family: time_family(family, Path(directory), args) for family in FAMILY_TYPES}
+        for family in FAMILY_TYPES:
+            model_dir = build_family_model(family, Path(directory) / family, sizes=sizes, positions=args.tokens)
+            seconds[family], computed = time_family(model_dir, args)
+            if family == "albert":  # its checkpoint's gelu_new as it is, against the fused default
+                seconds[UNFUSED], unfused = time_family(model_dir, args, fused_activations=False)
+                difference = {part: largest_difference(computed[part], unfused[part]) for part in unfused}
     shape = f"hidden {args.hidden}, {args.layers} layers, {args.heads} heads, {args.tokens} tokens"
     lines = [
         f"| family ({shape}, n_steps {args.n_steps}, {args.threads} threads) | Part 1 CPU s | vs BERT "
@@ -128,13 +149,26 @@ def main() -> None:
             f"| {family} | {values['part1']:.2f} | {values['part1'] / bert['part1']:.2f}× | {values['part2']:.2f} "
             f"| {values['part2'] / bert['part2']:.2f}× |"
         )
+    lines.append(
+        f"\nALBERT fused against its own gelu_new, largest difference relative to the largest value: Part 1 "
+        f"{difference['part1']:.1e}, Part 2 {difference['part2']:.1e}"
+    )
     load = os.getloadavg()
-    lines.append(f"\nload average during the run (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}")
+    lines.append(
+        f"\nload average (1, 5, 15 min) before the run: {', '.join(f'{value:.1f}' for value in load_before)}; "
+        f"after: {', '.join(f'{value:.1f}' for value in load)}"
+    )
     print("\n".join(lines))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = REPO / "bench" / "results"
     (results / f"families-{stamp}.md").write_text("\n".join(lines) + "\n")
-    (results / f"families-{stamp}.json").write_text(json.dumps({"args": vars(args), "seconds": seconds}, indent=2))
+    record = {
+        "args": vars(args),
+        "seconds": seconds,
+        "albert_fused_difference": difference,
+        "load": [load_before, load],
+    }
+    (results / f"families-{stamp}.json").write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.provenance import ATTRIBUTION_SETTINGS, table_metadata
 from bertscope.pipeline.step import run_step
 from bertscope.pipeline.tensor_io import BatchFile
 from bertscope.tables.io import write_table_parts
@@ -22,7 +22,7 @@ def main(smk):
         for table, frames in attention_example_tables(example, inputs.records[example]["tokens"], files).items():
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
-    settings = {name: smk.params[name] for name in ("n_steps", "procedure", "target", "precision")}
+    settings = {name: smk.params[name] for name in ATTRIBUTION_SETTINGS}
     metadata = table_metadata(smk.input.model, {**settings, "attention_layer": smk.params.attention_layer})
     write_table_parts(rows, smk.output, smk.params.tables, metadata)
 

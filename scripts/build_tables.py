@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.provenance import ATTRIBUTION_SETTINGS, table_metadata
 from bertscope.pipeline.step import run_step
 from bertscope.pipeline.tensor_io import BatchFile
 from bertscope.tables.io import write_table_parts
@@ -26,9 +26,7 @@ def main(smk):
         ).items():
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
-    metadata = table_metadata(
-        smk.input.model, {name: smk.params[name] for name in ("n_steps", "procedure", "target", "precision")}
-    )
+    metadata = table_metadata(smk.input.model, {name: smk.params[name] for name in ATTRIBUTION_SETTINGS})
     write_table_parts(rows, smk.output, smk.params.tables, metadata)
 
 

@@ -8,7 +8,7 @@ from bertscope.attribution.job import attribution_job, each_example
 from bertscope.attribution.part1 import activation_memory_budget
 from bertscope.evaluation.faithfulness import evaluate_example, reference_token_id, rows_per_pass, source_scores
 from bertscope.models.loading import load_tokenizer
-from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.provenance import ATTRIBUTION_SETTINGS, table_metadata
 from bertscope.pipeline.step import run_step
 from bertscope.pipeline.tensor_io import BatchFile
 from bertscope.tables.faithfulness import faithfulness_frames
@@ -43,7 +43,7 @@ def main(smk):
         for table, frame in faithfulness_frames(result).items():
             rows[table].append(frame)
         log.info("%s: %d sources, %d rows per forward pass", example, len(scores), chunk)
-    settings = {name: params[name] for name in ("n_steps", "procedure", "target", "precision")}
+    settings = {name: params[name] for name in ATTRIBUTION_SETTINGS}
     settings |= {"faithfulness_reference": params.reference}
     settings |= {"faithfulness_protect": params.protect, "faithfulness_random_seeds": list(params.random_seeds)}
     write_table_parts(rows, smk.output, params.tables, table_metadata(smk.input.model, settings))

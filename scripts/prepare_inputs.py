@@ -10,7 +10,7 @@ def main(smk):
     configure_torch(smk.threads)
     device = resolve_device(smk.params.device)
     tokenizer = load_tokenizer(smk.input.model)
-    model = load_model(smk.input.model, device)
+    model = load_model(smk.input.model, device, fused_activations=smk.params.fused_activations)
     examples = {
         example_id: prepare_example(tokenizer, model, device, example_id, example, smk.params)
         for example_id, example in smk.params.examples.items()

@@ -8,7 +8,7 @@ import pandas as pd
 from bertscope.attribution.job import attribution_job, each_example
 from bertscope.attribution.part1 import embedding_lig
 from bertscope.evaluation.sanity import cascade
-from bertscope.pipeline.provenance import table_metadata
+from bertscope.pipeline.provenance import ATTRIBUTION_SETTINGS, table_metadata
 from bertscope.pipeline.step import run_step
 from bertscope.tables.io import write_table
 
@@ -17,7 +17,7 @@ log = logging.getLogger("bertscope")
 
 def main(smk):
     params = smk.params
-    settings = {name: params[name] for name in ("n_steps", "procedure", "target", "precision")}
+    settings = {name: params[name] for name in ATTRIBUTION_SETTINGS}
     metadata = table_metadata(smk.input.model, {**settings, "sanity_seed": params.seed})
     model, _, groups = attribution_job(smk)
 

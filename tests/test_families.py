@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import LayerConductance, LayerIntegratedGradients
-from conftest import TUTORIAL_EXAMPLE, read_table, snakemake, write_config
+from conftest import TUTORIAL_EXAMPLE, dry_run_jobs, read_table, snakemake, table_metadata, write_config
 from model_families import FAMILY_TYPES, build_family_model
 
 from bertscope.attribution import part1, part2
@@ -301,6 +301,64 @@ def test_part2_attention_equals_the_models_output_attentions(loaded, tensors):
     assert torch.allclose(output.attentions[1][0].sum(dim=-1), torch.ones(()))
 
 
+ACTIVATION_TOLERANCE = 1e-6
+"""Largest difference, relative to the largest value, between a gelu_new model's activation, logits or embedding LIG
+and its fused load's (measured: logits equal, LIG 6e-8 on the tiny ALBERT; 3e-7 and 8e-8 at hidden size 256, 4
+layers; the activation over [-6, 6]: 4e-8, where the erf GELU differs by 8e-5)."""
+
+
+def activation_modules(model) -> list:
+    """The model's transformers activation modules."""
+    return [module for module in model.modules() if type(module).__module__.endswith(".activations")]
+
+
+def activations(model) -> set[str]:
+    """The class names of the model's transformers activation modules."""
+    return {type(module).__name__ for module in activation_modules(model)}
+
+
+def test_fused_activations_swap_albert_gelu_new_for_transformers_fused_one_and_nothing_else(family_dir, tensors):
+    """fused_activations: ALBERT's gelu_new (NewGELUActivation) is loaded as gelu_pytorch_tanh (GELUTanh), its logits
+    and embedding LIG the checkpoint's own to float rounding, and off, the module is kept; BERT (the tutorial's) and
+    the other families as released use gelu: loaded the same, on or off, with the same numbers exactly."""
+    on, off = (load_model(family_dir, torch.device("cpu"), fused_activations=fused) for fused in (True, False))
+    tolerance = 0.0
+    if on.config.model_type == "albert":
+        assert activations(on) == {"GELUTanh"} and on.config.hidden_act == "gelu_pytorch_tanh"
+        assert activations(off) == {"NewGELUActivation"} and off.config.hidden_act == "gelu_new"
+        assert activations(load_model(family_dir, torch.device("cpu"))) == {"GELUTanh"}, "on by default"
+        tolerance = ACTIVATION_TOLERANCE
+        # the tiny model's pre-activations are small: the formula itself, over [-6, 6]
+        x = torch.linspace(-6, 6, 10001)
+        fused, own = (activation_modules(model)[0](x) for model in (on, off))
+        assert (fused - own).abs().max() <= tolerance * own.abs().max()
+    else:
+        assert activations(on) == activations(off) == {"GELUActivation"}
+    with torch.no_grad():
+        outputs = [run_on_input(model, tensors) for model in (on, off)]
+    compared = [(outputs[0][name], outputs[1][name]) for name in ("start_logits", "end_logits")]
+    compared.append(tuple(part1.embedding_lig(model, tensors, 8)[0] for model in (on, off)))
+    for fused, own in compared:
+        assert (fused - own).abs().max() <= tolerance * own.abs().max()
+
+
+@pytest.mark.parametrize("config_class", ["BertConfig", "DistilBertConfig", "AlbertConfig", "DebertaV2Config"])
+def test_any_family_whose_config_names_gelu_new_gets_the_fused_one(config_class):
+    """The override names the family's own activation field (DistilBERT's ``activation``)."""
+    import transformers
+
+    from bertscope.models.families import family_for_type
+    from bertscope.models.loading import activation_override
+
+    config = getattr(transformers, config_class)()
+    field = family_for_type(config.model_type).activation
+    setattr(config, field, "gelu_new")
+    assert activation_override(config, True) == {field: "gelu_pytorch_tanh"}
+    assert activation_override(config, False) == {}
+    setattr(config, field, "gelu")
+    assert activation_override(config, True) == {}
+
+
 def test_the_model_step_accepts_the_family_from_a_local_directory(family_dir, tmp_path):
     from bertscope.models.source import prepare_model
 
@@ -333,3 +391,26 @@ def test_a_family_runs_end_to_end_with_every_table_and_figure(model_type, tmp_pa
     top5 = (figures / "top5_start.csv").read_text()
     assert ("none: this model has no such embedding" in top5) == (len(SUBEMBEDDING_NAMES[model_type]) < 3)
     assert np.isfinite(read_table(workdir, "convergence_deltas")["delta"]).all()
+    if model_type == "albert":
+        assert_fused_activations_recorded_and_rerun_by_the_model_steps(workdir)
+
+
+def assert_fused_activations_recorded_and_rerun_by_the_model_steps(workdir):
+    """ALBERT's run loaded the fused activation, said so in its logs, attribution files, tables and provenance; the
+    setting off plans every step that runs the model again, not the model step."""
+    from bertscope.pipeline.tensor_io import read_records
+
+    results = workdir / "results"
+    log = next((results / "logs" / "embedding_lig").iterdir()).read_text()
+    assert "activation gelu_new loaded as transformers' fused gelu_pytorch_tanh (fused_activations)" in log
+    attributions = list((results / "attributions").rglob("*.safetensors"))
+    assert attributions and all(
+        record["fused_activations"] is True for path in attributions for record in read_records(path).values()
+    )
+    for table in ("layer_summary", "attention_heads", "faithfulness_curves"):
+        assert table_metadata(workdir, table)[b"bertscope.fused_activations"] == b"True", table
+    assert json.loads((results / "provenance.json").read_text())["fused_activations"] is True
+    planned = dry_run_jobs(workdir, "--config", "fused_activations=False")
+    model_steps = {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "attention"}
+    model_steps |= {"faithfulness", "sanity_cascade"}
+    assert model_steps <= set(planned) and "model" not in planned, planned

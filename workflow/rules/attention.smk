@@ -24,6 +24,7 @@ rule attention:
         target=config["target"],
         procedure=config["procedure"],
         precision=config["precision"],
+        fused_activations=config["fused_activations"],
         code=step_code("attention_conductance"),
         examples=batch_examples,
         layers=lambda wildcards: layer_groups_of_model("attention_layers_per_job")[
@@ -56,6 +57,7 @@ rule attention_tables:
         n_steps=config["n_steps"],
         procedure=config["procedure"],
         precision=config["precision"],
+        fused_activations=config["fused_activations"],
         attention_layer=config["attention_layer"],
     script:
         step_script("build_attention_tables")

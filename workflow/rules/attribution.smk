@@ -6,6 +6,7 @@ ATTRIBUTION_PARAMS = {
     "procedure": config["procedure"],
     "target": config["target"],
     "precision": config["precision"],
+    "fused_activations": config["fused_activations"],
 }
 
 

@@ -22,5 +22,6 @@ rule inputs:
         stride=config["stride"],
         procedure=config["procedure"],
         device=config["device"],
+        fused_activations=config["fused_activations"],
     script:
         step_script("prepare_inputs")

@@ -21,6 +21,7 @@ rule tables:
         n_steps=config["n_steps"],
         procedure=config["procedure"],
         precision=config["precision"],
+        fused_activations=config["fused_activations"],
     script:
         step_script("build_tables")
 

@@ -39,7 +39,7 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, a
 
     Args:
         smk: Snakemake's job object (``input.model``, ``input.inputs``, ``threads``; ``params``: device, precision,
-            internal_batch_size, target, examples).
+            fused_activations, internal_batch_size, target, examples).
         attention_weights: load the model so that it returns them (:func:`~bertscope.models.loading.load_model`).
         min_points: the fewest path points of a chunk of the step's attribution, which sizes the groups
             (:func:`~bertscope.attribution.batching.group_limit`).
@@ -55,7 +55,7 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, a
     """
     configure_torch(smk.threads)
     device = resolve_device(smk.params.device)
-    model = load_model(smk.input.model, device, attention_weights)
+    model = load_model(smk.input.model, device, attention_weights, smk.params.fused_activations)
     inputs = BatchFile(smk.input.inputs, framework="pt", device=str(device))
     lengths = {example: len(inputs.records[example]["tokens"]) for example in smk.params.examples}
     budget = activation_memory_budget(device)
@@ -138,7 +138,7 @@ def attribution_record(smk, source: str, device: str, **extra) -> dict:
     """The record an attribution file keeps per example: what was computed, how, and on which device.
 
     Args:
-        smk: the Snakemake job object (``params``: n_steps, procedure, precision, target).
+        smk: the Snakemake job object (``params``: n_steps, procedure, precision, fused_activations, target).
         source: what the file holds (``embeddings``, ``subembeddings``, ``layer``, ``attention``).
         device: the device's name.
         **extra: more fields (``layers`` of a conductance file, ...).
@@ -153,6 +153,7 @@ def attribution_record(smk, source: str, device: str, **extra) -> dict:
         "device": device,
         "procedure": params.procedure,
         "precision": params.precision,
+        "fused_activations": params.fused_activations,
         "target": params.target,
         **extra,
     }

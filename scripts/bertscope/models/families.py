@@ -16,10 +16,11 @@ Facts per family:
   them), so bertscope always passes them.
 - DistilBERT: ``distilbert.embeddings`` has word and position embeddings only, layers at
   ``distilbert.transformer.layer``, self-attention ``layer.attention`` (``v_lin``, ``out_lin``); no token types in
-  its forward.
+  its forward; its config names the activation ``activation`` (the others: ``hidden_act``).
 - ALBERT: embeddings of ``embedding_size`` projected up inside the encoder (``embedding_hidden_mapping_in``); one
   shared ``AlbertLayer`` called ``num_hidden_layers`` times (a hook on it fires once per call), self-attention
-  ``layer.attention`` (``value``, ``dense``).
+  ``layer.attention`` (``value``, ``dense``); activation ``gelu_new`` (the others': ``gelu``), loaded fused with
+  ``fused_activations`` (:func:`bertscope.models.loading.activation_override`).
 - ELECTRA: ``electra``, as BERT; ``embeddings_project`` after the embedding module when the sizes differ.
 - DeBERTa-v2/v3: ``deberta.embeddings``; absolute positions only with ``position_biased_input`` (v3: none), token
   types only with ``type_vocab_size > 0`` (v3: none); relative positions inside the encoder; its layers return
@@ -63,6 +64,8 @@ class Family:
     """Whether ``procedure: tutorial`` gives the first separator token type 1 (the notebook's quirk, BERT only)."""
     example: str = ""
     """A SQuAD 2.0 checkpoint of the family on the Hub (docs/paper.md)."""
+    activation: str = "hidden_act"
+    """The config field that names the feed-forward activation (a key of transformers' ``ACT2FN``)."""
 
 
 FAMILIES = {
@@ -99,6 +102,7 @@ FAMILIES = {
             "attention.out_lin",
             takes_token_types=False,
             example="distilbert/distilbert-base-cased-distilled-squad",
+            activation="activation",
         ),
         Family(
             "albert",

@@ -11,6 +11,7 @@ import torch
 from bertscope import BertscopeError
 from bertscope.models.directory import check_model_dir
 from bertscope.models.families import family_for_type
+from bertscope.pipeline.schema import default
 
 log = logging.getLogger("bertscope")
 
@@ -57,18 +58,56 @@ def quiet_transformers() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def load_model(model_dir: str | Path, device: torch.device, attention_weights: bool = False):
+FUSED_ACTIVATIONS = {"gelu_new": "gelu_pytorch_tanh"}
+"""A checkpoint's activation → transformers' fused equivalent (``ACT2FN`` keys): ``NewGELUActivation`` writes the tanh
+approximation of GELU as several element-wise kernels each way, ``GELUTanh`` is
+``torch.nn.functional.gelu(approximate="tanh")``, the same formula in one."""
+
+
+def activation_override(config, fused_activations: bool) -> dict:
+    """The config override that loads a model with the fused equivalent of its activation.
+
+    Args:
+        config: the model's transformers config.
+        fused_activations: the ``fused_activations`` setting.
+
+    Returns:
+        ``{field: "gelu_pytorch_tanh"}`` (the family's activation field, :class:`~bertscope.models.families.Family`)
+        for a ``gelu_new`` model with ``fused_activations``; ``{}`` otherwise (the checkpoint's module kept).
+    """
+    field = family_for_type(config.model_type).activation
+    fused = FUSED_ACTIVATIONS.get(getattr(config, field, None))
+    return {field: fused} if fused_activations and fused else {}
+
+
+def load_model(
+    model_dir: str | Path, device: torch.device, attention_weights: bool = False, fused_activations: bool | None = None
+):
     """The QA model from a prepared model directory, in eval mode on ``device``.
 
-    ``attention_weights``: with transformers' eager attention, the only implementation that returns the attention
-    probabilities (SDPA computes them inside a fused kernel).
+    Args:
+        model_dir: the prepared model directory.
+        device: where to put it.
+        attention_weights: with transformers' eager attention, the only implementation that returns the attention
+            probabilities (SDPA computes them inside a fused kernel).
+        fused_activations: load a ``gelu_new`` model with its fused equivalent (:func:`activation_override`,
+            transformers' own config override); ``None``: the setting's default in the schema.
+
+    Returns:
+        The ``…ForQuestionAnswering`` model, gradients zeroed.
     """
-    from transformers import AutoModelForQuestionAnswering
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
 
     quiet_transformers()
     path = check_model_dir(model_dir)
+    if fused_activations is None:
+        fused_activations = default("fused_activations")
+    config = AutoConfig.from_pretrained(path)
+    override = activation_override(config, fused_activations)
     options = {"attn_implementation": "eager"} if attention_weights else {}
-    model = AutoModelForQuestionAnswering.from_pretrained(path, **options)
+    model = AutoModelForQuestionAnswering.from_pretrained(path, **options, **override)  # override: config.json's
+    for field, fused in override.items():
+        log.info("activation %s loaded as transformers' fused %s (fused_activations)", getattr(config, field), fused)
     check_qa_model(model, str(model_dir))
     model.to(device)
     model.eval()

@@ -13,6 +13,9 @@ from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "captum", "snakemake", "numpy", "pandas", "pyarrow", "safetensors")
 WEIGHTS_SUFFIX = ".safetensors"
+ATTRIBUTION_SETTINGS = ("n_steps", "procedure", "target", "precision", "fused_activations")
+"""The settings of the model passes that every table computed from attributions records (:func:`table_metadata`);
+the rules that build those tables pass each as a param."""
 
 
 def package_versions() -> dict[str, str | None]:
@@ -160,6 +163,7 @@ def run_provenance(model_dir: str, inputs: list[str], attributions: list[str], c
         "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
         "procedure": config["procedure"],
         "precision": config["precision"],
+        "fused_activations": config["fused_activations"],
         "config_digest": config_digest(config),
         "config": config,
         "started_at": timestamp(started),
