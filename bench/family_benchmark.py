@@ -73,11 +73,12 @@ def time_family(model_dir: Path, args, fused_activations: bool = True) -> tuple[
     layers = list(range(1, args.layers + 1))
 
     def part1():
-        return (
+        computed = (
             embedding_lig(model, tensors, args.n_steps),
             subembedding_lig(model, tensors, args.n_steps),
             layer_conductance(model, tensors, layers, args.n_steps, procedure="tutorial"),
         )
+        return {"attributions": [result[0] for result in computed], "deltas": [result[1] for result in computed]}
 
     def part2():
         return attention_results(model, tensors, layers, layers[-1], args.n_steps, matrices=True)
@@ -95,15 +96,16 @@ def time_family(model_dir: Path, args, fused_activations: bool = True) -> tuple[
     return seconds, outputs
 
 
-def largest_difference(ours, theirs) -> float:
-    """The largest absolute difference between two results' tensors, relative to the largest value of ``theirs``'
-    tensor, over every tensor of the (nested dict and tuple) results."""
+def largest_difference(ours, theirs, relative: bool = True) -> float:
+    """The largest absolute difference between two results' tensors, over every tensor of the (nested dict, tuple
+    and list) results; ``relative``: each tensor's relative to the largest magnitude of ``theirs``'."""
     if isinstance(theirs, dict):
-        return max(largest_difference(ours[key], value) for key, value in theirs.items())
+        return max(largest_difference(ours[key], value, relative) for key, value in theirs.items())
     if isinstance(theirs, tuple | list):
-        return max(largest_difference(mine, value) for mine, value in zip(ours, theirs, strict=True))
-    scale = float(theirs.abs().max())
-    return float((ours - theirs).abs().max()) / scale if scale else float((ours - theirs).abs().max())
+        return max(largest_difference(mine, value, relative) for mine, value in zip(ours, theirs, strict=True))
+    difference = float((ours - theirs).abs().max())
+    scale = float(theirs.abs().max()) if relative else 1.0
+    return difference / scale if scale else difference
 
 
 def main() -> None:
@@ -136,7 +138,11 @@ def main() -> None:
             seconds[family], computed = time_family(model_dir, args)
             if family == "albert":  # its checkpoint's gelu_new as it is, against the fused default
                 seconds[UNFUSED], unfused = time_family(model_dir, args, fused_activations=False)
-                difference = {part: largest_difference(computed[part], unfused[part]) for part in unfused}
+                difference = {
+                    "part1": largest_difference(computed["part1"]["attributions"], unfused["part1"]["attributions"]),
+                    "part2": largest_difference(computed["part2"], unfused["part2"]),
+                    "deltas": largest_difference(computed["part1"]["deltas"], unfused["part1"]["deltas"], False),
+                }
     shape = f"hidden {args.hidden}, {args.layers} layers, {args.heads} heads, {args.tokens} tokens"
     lines = [
         f"| family ({shape}, n_steps {args.n_steps}, {args.threads} threads) | Part 1 CPU s | vs BERT "
@@ -150,8 +156,9 @@ def main() -> None:
             f"| {values['part2'] / bert['part2']:.2f}× |"
         )
     lines.append(
-        f"\nALBERT fused against its own gelu_new, largest difference relative to the largest value: Part 1 "
-        f"{difference['part1']:.1e}, Part 2 {difference['part2']:.1e}"
+        "\nALBERT fused against its own gelu_new, largest difference relative to the quantity's largest magnitude: "
+        f"Part 1's attributions {difference['part1']:.1e}, Part 2's results {difference['part2']:.1e}; "
+        f"Part 1's convergence deltas {difference['deltas']:.1e} absolute"
     )
     load = os.getloadavg()
     lines.append(
