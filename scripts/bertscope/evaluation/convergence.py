@@ -106,10 +106,10 @@ def relative_delta(attributions, delta) -> np.ndarray:
     """
     parts = attributions.values() if isinstance(attributions, dict) else [attributions]
     total = sum(
-        np.asarray(part.detach().cpu() if hasattr(part, "detach") else part, np.float64).sum(axis=(1, 2))
+        np.asarray(part.detach().float().cpu() if hasattr(part, "detach") else part, np.float64).sum(axis=(1, 2))
         for part in parts
     )
-    delta = np.asarray(delta.detach().cpu() if hasattr(delta, "detach") else delta, np.float64)
+    delta = np.asarray(delta.detach().float().cpu() if hasattr(delta, "detach") else delta, np.float64)
     difference = np.abs(total - delta)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(difference > 0, np.abs(delta) / difference, np.where(delta == 0, 0.0, np.inf))
@@ -225,6 +225,6 @@ def ladder_rows(attribute, steps: list[int]) -> list[dict]:
     for count in steps:
         attributions, delta = attribute(count)
         relative = relative_delta(attributions, delta)
-        for target, value, ratio in zip(TARGETS, np.asarray(delta.cpu(), np.float64), relative, strict=True):
+        for target, value, ratio in zip(TARGETS, np.asarray(delta.float().cpu(), np.float64), relative, strict=True):
             rows.append({"target": target, "n_steps": count, "delta": float(value), "relative_delta": float(ratio)})
     return rows
