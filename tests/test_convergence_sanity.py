@@ -23,7 +23,7 @@ from bertscope.evaluation.convergence import (
     until_converged,
 )
 from bertscope.evaluation.sanity import cascade, cascade_stages
-from bertscope.figures.convergence import convergence_figure, draw_convergence
+from bertscope.figures.convergence import convergence_figure
 from bertscope.tables.io import conform
 from bertscope.tables.part1 import delta_rows, try_rows
 
@@ -99,7 +99,9 @@ def test_the_tables_say_how_many_steps_each_try_took_and_whether_it_converged():
     assert len(conform(deltas, "convergence_deltas")) == 2 and len(conform(tries, "convergence_tries")) == 2
 
 
-def test_the_convergence_figure_draws_every_example_and_the_tolerance(model, tensors, tmp_path):
+def test_the_convergence_figure_draws_every_example_and_the_tolerance(model, tensors):
+    import matplotlib.pyplot as plt
+
     rows = pd.DataFrame(ladder_rows(lambda steps: embedding_lig(model, tensors, steps, 64), ladder(2, 8)))
     assert rows["n_steps"].tolist() == [2, 2, 4, 4, 8, 8] and (rows["relative_delta"] > 0).all()
     rows = pd.concat([rows.assign(example="a"), rows.assign(example="b", relative_delta=0.0)])
@@ -107,9 +109,7 @@ def test_the_convergence_figure_draws_every_example_and_the_tolerance(model, ten
     lines = figure.axes[0].get_lines()
     assert len(lines) == 5  # 2 examples × 2 targets and the tolerance
     assert lines[-1].get_ydata()[0] == 0.01 and min(lines[1].get_ydata()) > 0  # a delta of 0 drawn at the floor
-    paths = [tmp_path / "convergence.png", tmp_path / "convergence.svg"]
-    draw_convergence(rows, paths, "footer", 0.01)
-    assert all(path.stat().st_size > 0 for path in paths)
+    plt.close(figure)
 
 
 def test_cascade_stages_run_from_the_head_down(model):
