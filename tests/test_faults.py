@@ -350,6 +350,9 @@ def small_part(tmp_path):
             "source": ["layer"] * 400,
             "layer": [index // 2 + 1 for index in range(400)],
             "delta": [index / 8 for index in range(400)],
+            "n_steps": [4] * 400,
+            "relative_delta": [index / 800 for index in range(400)],
+            "converged": pd.array([None, True, False, None] * 100, dtype="boolean"),
         }
     )
     path = tmp_path / "convergence_deltas" / "q1.parquet"
