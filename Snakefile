@@ -20,6 +20,7 @@ include: "workflow/rules/attribution.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/faithfulness.smk"
+include: "workflow/rules/convergence.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/outcomes.smk"
@@ -46,3 +47,4 @@ rule all:
         ),
         rules.faithfulness_summary.output if config["faithfulness"] else [],
         rules.sanity_summary.output if SANITY_BATCHES else [],
+        rules.convergence_summary.output if FIGURE_BATCHES else [],

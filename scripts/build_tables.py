@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pandas as pd
 
+from bertscope.evaluation.convergence import AUTO_KEYS
 from bertscope.pipeline.provenance import ATTRIBUTION_SETTINGS, table_metadata
 from bertscope.pipeline.step import run_step
 from bertscope.pipeline.tensor_io import BatchFile
@@ -26,7 +27,8 @@ def main(smk):
         ).items():
             rows[table].extend(frames)
         log.info("example %d of %d: %s", number, len(smk.params.examples), example)
-    metadata = table_metadata(smk.input.model, {name: smk.params[name] for name in ATTRIBUTION_SETTINGS})
+    names = (*ATTRIBUTION_SETTINGS, *AUTO_KEYS)  # n_steps: auto's settings only with it
+    metadata = table_metadata(smk.input.model, {name: smk.params[name] for name in names if hasattr(smk.params, name)})
     write_table_parts(rows, smk.output, smk.params.tables, metadata)
 
 

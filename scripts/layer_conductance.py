@@ -1,25 +1,29 @@
 """Layer Conductance of a group of encoder layers (one layer by default), for start and end, for every example of a
-batch (one file for the batch and group), its examples in groups of similar lengths that share the passes."""
+batch (one file for the batch and group), its examples in groups of similar lengths that share the passes; with
+``n_steps: auto`` each example's steps double until every layer of the job converges
+(bertscope.evaluation.convergence)."""
 
-from bertscope.attribution.job import attribution_job, attribution_record, conductance_kept, split_layers
+from bertscope.attribution.job import attribution_job, attribution_record, conductance_kept, conductance_tries, steps_of
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, layer_conductance
+from bertscope.evaluation.convergence import group_until_converged
 from bertscope.pipeline.step import run_step
 from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
     model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS)
-    layers = list(smk.params.layers)
-    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
-    for group in groups:
-        attributions, deltas = layer_conductance(
-            model, group.tensors, layers, smk.params.n_steps, smk.params.internal_batch_size, smk.params.procedure
+    layers, params, plan = list(smk.params.layers), smk.params, steps_of(smk)
+    attribute = conductance_tries(
+        lambda tensors, steps: layer_conductance(
+            model, tensors, layers, steps, params.internal_batch_size, params.procedure
         )
-        for example, record, (example_attributions, example_deltas) in split_layers(group, attributions, deltas):
-            kept = conductance_kept(
-                example, example_attributions, example_deltas, record, smk.params.attribution_storage
-            )
-            results[example] = (kept, attribution_record(smk, "layer", device, layers=layers))
+    )
+    results = dict.fromkeys(params.examples)  # the file keeps the batch's order, whatever the groups'
+    for group in groups:
+        outcomes = group_until_converged(attribute, group, plan, f"layers {layers[0]}-{layers[-1]}")
+        for example, record, outcome in zip(group.examples, group.records, outcomes, strict=True):
+            kept = conductance_kept(example, *outcome.result, record, params.attribution_storage)
+            results[example] = (kept, attribution_record(smk, "layer", device, outcome, layers=layers))
     save_batch(smk.output.conductance, results)
 
 

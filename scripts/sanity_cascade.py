@@ -5,8 +5,9 @@ import logging
 
 import pandas as pd
 
-from bertscope.attribution.job import attribution_job, each_example
+from bertscope.attribution.job import attribution_job, each_example, steps_of
 from bertscope.attribution.part1 import embedding_lig
+from bertscope.evaluation.convergence import until_converged
 from bertscope.evaluation.sanity import cascade
 from bertscope.pipeline.provenance import ATTRIBUTION_SETTINGS, table_metadata
 from bertscope.pipeline.step import run_step
@@ -20,9 +21,13 @@ def main(smk):
     settings = {name: params[name] for name in ATTRIBUTION_SETTINGS}
     metadata = table_metadata(smk.input.model, {**settings, "sanity_seed": params.seed})
     model, _, groups = attribution_job(smk)
+    plan = steps_of(smk)  # with n_steps: auto, each stage's map converges on its own
 
     def attribute(stage_model, tensors):
-        return embedding_lig(stage_model, tensors, params.n_steps, params.internal_batch_size)
+        lig = until_converged(
+            lambda steps: embedding_lig(stage_model, tensors, steps, params.internal_batch_size), plan
+        )
+        return lig.result
 
     frames = []
     for example, tensors, _ in each_example(groups):

@@ -1,28 +1,32 @@
 """Layer Integrated Gradients on the word, token-type and position embeddings at once (those the model's family
 has, named in each example's record), for the start and the end position, for every example of a batch (one file
-for the batch), its examples in groups that share the passes."""
+for the batch), its examples in groups that share the passes; with ``n_steps: auto`` each example's steps double
+until the sub-embeddings together converge (bertscope.evaluation.convergence)."""
 
-from bertscope.attribution.job import attribution_job, attribution_record, log_deltas
+from bertscope.attribution.job import attribution_job, attribution_record, lig_tries, log_deltas, steps_of
 from bertscope.attribution.part1 import subembedding_lig
 from bertscope.attribution.stored import stored_summary
+from bertscope.evaluation.convergence import group_until_converged
 from bertscope.pipeline.step import run_step
 from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
     model, device, groups = attribution_job(smk)
+    plan = steps_of(smk)
+    attribute = lig_tries(
+        lambda tensors, steps: subembedding_lig(model, tensors, steps, smk.params.internal_batch_size)
+    )
     results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
-        attributions, deltas = subembedding_lig(
-            model, group.tensors, smk.params.n_steps, smk.params.internal_batch_size
-        )
-        per_source = {source: group.split(attribution) for source, attribution in attributions.items()}
-        record = attribution_record(smk, "subembeddings", device, subembeddings=list(attributions))
-        for index, (example, delta) in enumerate(zip(group.examples, group.split(deltas, ()), strict=True)):
+        outcomes = group_until_converged(attribute, group, plan, "sub-embeddings")
+        for example, outcome in zip(group.examples, outcomes, strict=True):
+            attributions, delta = outcome.result
             kept = {"delta": delta}
-            for source, attribution in per_source.items():
-                summary = stored_summary(attribution[index], None, smk.params.attribution_storage)
+            for source, attribution in attributions.items():
+                summary = stored_summary(attribution, None, smk.params.attribution_storage)
                 kept.update({f"{source}.{name}": value for name, value in summary.items()})
+            record = attribution_record(smk, "subembeddings", device, outcome, subembeddings=list(attributions))
             results[example] = (kept, record)
             log_deltas(example, "sub-embeddings", delta)
     save_batch(smk.output.attributions, results)

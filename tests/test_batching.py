@@ -9,10 +9,12 @@ import json
 import logging
 import re
 
+import numpy as np
 import pytest
 import torch
 
 from bertscope.attribution.batching import MAX_PADDING_SHARE, group_limit, length_groups, pad_group, split_rows
+from bertscope.attribution.job import ExampleGroup, conductance_tries, lig_tries
 from bertscope.attribution.part1 import (
     auto_internal_batch_size,
     bytes_per_point,
@@ -24,6 +26,13 @@ from bertscope.attribution.part1 import (
 from bertscope.attribution.part2 import attention_group_results, attention_results
 from bertscope.attribution.progress import Progress, duration
 from bertscope.data.qa_inputs import encode_example
+from bertscope.evaluation.convergence import (
+    StepsPlan,
+    group_until_converged,
+    relative_delta,
+    steps_plan,
+    until_converged,
+)
 from bertscope.models.forward import run_on_input
 from bertscope.models.loading import load_model, load_tokenizer
 from bertscope.models.precision import compute_precision
@@ -175,6 +184,73 @@ def test_grouped_attention_equals_one_by_one(eager_model, examples, group_size):
             assert "layer_03.attention" in alone
             for name, value in alone.items():
                 assert_close(kept[position][name], value)
+
+
+def example_group(tensors: list[dict]) -> ExampleGroup:
+    names = [f"ex{index}" for index in range(len(tensors))]
+    return ExampleGroup(names, [{} for _ in tensors], lengths_of(tensors), pad_group(tensors, 0))
+
+
+def test_auto_steps_in_a_group_give_each_example_its_own_steps_as_one_by_one(model, examples, caplog):
+    """At tolerance 0.13 from 2 steps, capped at 16, the biased tiny model's four examples need 4, 16, 2 and (at the
+    cap, unconverged) 16 steps; the group re-runs only the unconverged ones, and each ends as its one-by-one loop."""
+    tensors, plan, calls = examples["tutorial"], StepsPlan(2, 16, 0.13), []
+
+    def lig(group_tensors, steps):
+        calls.append((group_tensors["input_ids"].shape, steps))
+        return embedding_lig(model, group_tensors, steps, "auto")
+
+    with caplog.at_level(logging.INFO, logger="bertscope"):
+        outcomes = group_until_converged(lig_tries(lig), example_group(tensors), plan, "embeddings")
+    assert [(outcome.steps, outcome.converged) for outcome in outcomes] == [
+        (4, True),
+        (16, True),
+        (2, True),
+        (16, False),
+    ]
+    lengths = lengths_of(tensors)
+    # 2 steps: all four; 4: all but ex2, padded to ex3's length; 8 and 16: ex1 and ex3.
+    assert [(shape[0], steps) for shape, steps in calls] == [(4, 2), (3, 4), (2, 8), (2, 16)]
+    assert calls[1][0][1] == max(lengths[0], lengths[1], lengths[3])
+    for tensor, outcome in zip(tensors, outcomes, strict=True):
+        alone = until_converged(lambda steps, t=tensor: embedding_lig(model, t, steps, "auto"), plan)
+        assert (alone.steps, alone.converged) == (outcome.steps, outcome.converged)
+        assert [steps for steps, _ in alone.history] == [steps for steps, _ in outcome.history]
+        assert_close(outcome.result[0], alone.result[0])
+        assert_close(outcome.result[1], alone.result[1])
+    assert "ex2 embeddings: converged at n_steps 2" in caplog.text
+    assert "ex3 embeddings: not converged at the cap, n_steps 16" in caplog.text and "raise n_steps_max" in caplog.text
+
+
+def test_auto_steps_of_conductance_converge_when_every_layer_of_the_job_does(model, examples):
+    tensors, layers = examples["corrected"][:2], [1, 3]
+    attribute = conductance_tries(lambda t, steps: layer_conductance(model, t, layers, steps, "auto", "corrected"))
+    outcomes = group_until_converged(attribute, example_group(tensors), StepsPlan(3, 12, 0.05), "layers")
+    for tensor, outcome in zip(tensors, outcomes, strict=True):
+        alone, alone_deltas = layer_conductance(model, tensor, layers, outcome.steps, "auto", "corrected")
+        relative = [relative_delta(alone[layer], alone_deltas[layer]) for layer in layers]
+        assert outcome.history[-1][1] == pytest.approx(np.concatenate(relative).tolist(), rel=1e-4, abs=1e-6)
+        assert outcome.converged == bool((np.concatenate(relative) <= 0.05).all())
+        for layer in layers:
+            assert_close(outcome.result[0][layer], alone[layer])
+
+
+def test_an_integer_n_steps_is_one_call_of_the_whole_group_unchanged(model, examples):
+    tensors, calls = examples["tutorial"], []
+
+    def lig(group_tensors, steps):
+        calls.append(steps)
+        return subembedding_lig(model, group_tensors, steps, "auto")
+
+    group = example_group(tensors)
+    outcomes = group_until_converged(lig_tries(lig), group, steps_plan(N_STEPS), "sub-embeddings")
+    assert calls == [N_STEPS] and all(o.steps == N_STEPS and o.converged is None for o in outcomes)
+    expected, expected_deltas = subembedding_lig(model, group.tensors, N_STEPS, "auto")
+    for index, outcome in enumerate(outcomes):
+        assert torch.equal(outcome.result[1], group.split(expected_deltas, ())[index])
+        for name, rows in expected.items():
+            assert torch.equal(outcome.result[0][name], group.split(rows)[index])
+        assert outcome.record()["tries"] == [[N_STEPS, relative_delta(*outcome.result).tolist()]]
 
 
 def test_padding_never_changes_a_prediction(model, examples):

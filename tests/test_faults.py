@@ -175,7 +175,7 @@ def finished_run(tmp_path_factory, two_layer_model):
 INTERMEDIATES = [
     (
         f"results/inputs/{BATCH}.safetensors",
-        "embedding_lig|subembedding_lig|layer_conductance|attention|faithfulness|sanity_cascade",
+        "embedding_lig|subembedding_lig|layer_conductance|attention|faithfulness|sanity_cascade|convergence_ladder",
     ),
     (f"results/attributions/{BATCH}/embeddings.safetensors", "tables"),
     (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables"),
@@ -350,6 +350,9 @@ def small_part(tmp_path):
             "source": ["layer"] * 400,
             "layer": [index // 2 + 1 for index in range(400)],
             "delta": [index / 8 for index in range(400)],
+            "n_steps": [4] * 400,
+            "relative_delta": [index / 800 for index in range(400)],
+            "converged": pd.array([None, True, False, None] * 100, dtype="boolean"),
         }
     )
     path = tmp_path / "convergence_deltas" / "q1.parquet"
@@ -386,14 +389,52 @@ def test_a_damaged_or_missing_table_part_fails_with_its_path_and_the_command_tha
     assert f"Fix: rebuild it with `snakemake --cores 1 --force {path}`" in message
 
 
+AUTO_STEPS = {"n_steps": "auto", "n_steps_min": 2, "n_steps_max": 8, "n_steps_tolerance": 0.05}
+"""The complete run's steps: ``n_steps: auto`` from 2 to 8 (at most 14 steps an attribution, the tiny model's)."""
+
+
 @pytest.fixture(scope="module")
 def complete_run(tmp_path_factory, two_layer_model):
-    """One finished default run (figures, summaries, Part 2), shared by the tests below through copies."""
+    """One finished default run (figures, summaries, Part 2) with ``n_steps: auto``, shared by the tests below
+    through copies."""
     workdir = tmp_path_factory.mktemp("complete")
-    configure(workdir, two_layer_model, n_steps=4, threads_per_job=1)
+    configure(workdir, two_layer_model, threads_per_job=1, **AUTO_STEPS)
     completed = snakemake(workdir, "--cores", "2")
     assert completed.returncode == 0, completed.stderr[-3000:]
     return workdir
+
+
+@pytest.mark.slow
+def test_auto_steps_reach_the_tolerance_or_stop_at_the_cap_and_say_so_in_the_log_and_the_tables(complete_run):
+    deltas, tries = read_table(complete_run, "convergence_deltas"), read_table(complete_run, "convergence_tries")
+    assert set(deltas["source"]) == {"embeddings", "subembeddings", "layer"} and deltas["converged"].notna().all()
+    assert set(deltas["n_steps"]) <= {2, 4, 8}
+    tolerance = AUTO_STEPS["n_steps_tolerance"]
+    assert set(deltas["example"]) == {BATCH}  # one example: its rows per attribution
+    for (source, layer), rows in deltas.groupby(["source", "layer"], dropna=False):
+        converged, steps = bool(rows["converged"].iloc[0]), int(rows["n_steps"].iloc[0])
+        assert (rows["relative_delta"] <= tolerance).all() == converged, (source, layer)
+        assert converged or steps == AUTO_STEPS["n_steps_max"], (source, layer)
+        mine = tries[(tries["source"] == source) & (tries["layer"].fillna(0) == (0 if pd.isna(layer) else layer))]
+        assert sorted(set(mine["n_steps"])) == [count for count in (2, 4, 8) if count <= steps], (source, layer)
+        assert mine[mine["n_steps"] == steps]["relative_delta"].tolist() == rows["relative_delta"].tolist()
+    logs = {
+        source: (complete_run / "results" / "logs" / folder / path).read_text()
+        for source, folder, path in (
+            ("embeddings", "embedding_lig", f"{BATCH}.log"),
+            ("subembeddings", "subembedding_lig", f"{BATCH}.log"),
+            ("layer", "layer_conductance", f"{BATCH}/layers_02-02.log"),
+        )
+    }
+    for source, text in logs.items():
+        row = deltas[(deltas["source"] == source) & (deltas["layer"].fillna(2) == 2)].iloc[0]
+        expected = "converged at n_steps" if row["converged"] else "not converged at the cap, n_steps 8"
+        assert f"{expected}" in text and "tutorial" in text, (source, text[-2000:])
+    heads = read_table(complete_run, "attention_heads")
+    assert heads["converged"].notna().all() and set(heads["n_steps"]) <= {2, 4, 8}
+    ladder = read_table(complete_run, "convergence_ladder")
+    assert sorted(set(ladder["n_steps"])) == [2, 4, 8] and set(ladder["example"]) == {BATCH}
+    assert (complete_run / "results" / "figures" / "_summary" / "convergence.png").stat().st_size > 0
 
 
 def copy_of(run, tmp_path):

@@ -24,7 +24,7 @@ from conftest import (
 )
 
 from bertscope.figures.attention import FIGURES as ATTENTION_FIGURES
-from bertscope.tables.schemas import FAITHFULNESS_TABLES, SANITY_TABLES, SCHEMAS
+from bertscope.tables.schemas import FAITHFULNESS_TABLES, LADDER_TABLES, SANITY_TABLES, SCHEMAS
 
 # The real pipeline end to end (and its report in Chromium): minutes; `make test-fast` leaves it out.
 pytestmark = pytest.mark.slow
@@ -79,6 +79,7 @@ TABLE_ROWS = {
     "token_distributions": 2 * LAYERS * 2 * HIDDEN,
     "layer_summary": 2 * LAYERS * 2,
     "convergence_deltas": 2 * (2 + 2 + LAYERS * 2),
+    "convergence_tries": 2 * (2 + 2 + LAYERS * 2),  # an integer n_steps: one try per attribution
     "attention_heads": 2 * LAYERS * HEADS,
     "value_norms": LAYERS * HEADS * TOKENS,
     "word_input_conductance": LAYERS * 2 * TOKENS,
@@ -90,7 +91,7 @@ TABLE_ROWS = {
 def test_every_table_and_figure_is_produced(run_dir):
     # Part 1's and Part 2's tables to the row; the evidence tables (faithfulness, sanity: their rows follow their own
     # settings) hold both examples (both are inline, so figure examples, so sanity-checked).
-    assert set(TABLE_ROWS) | {*FAITHFULNESS_TABLES, *SANITY_TABLES} == set(SCHEMAS)
+    assert set(TABLE_ROWS) | {*FAITHFULNESS_TABLES, *SANITY_TABLES, *LADDER_TABLES} == set(SCHEMAS)
     for table, schema in SCHEMAS.items():
         frame = read_table(run_dir, table)
         assert list(frame.columns) == list(schema), table
@@ -228,6 +229,7 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tm
         "faithfulness_summary": 1,
         "sanity_cascade": 1,
         "sanity_summary": 1,
+        "convergence_summary": 1,  # its footer names n_steps; the ladder does not read it
         "table_datasets": 1,
         "example_figures": 1,
         "summary_figures": 1,

@@ -32,7 +32,7 @@ START_SLURM = REPO / "tests" / "slurm" / "start_slurm.sh"
 STOP_SLURM = REPO / "tests" / "slurm" / "stop_slurm.sh"
 GPU_RULES = ("inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "attention")
 """The model-running rules planned before the model checkpoint has run (each asks for a GPU)."""
-MODEL_RULES = (*GPU_RULES, "faithfulness", "sanity_cascade")
+MODEL_RULES = (*GPU_RULES, "faithfulness", "sanity_cascade", "convergence_ladder")
 """Every rule whose jobs run the model on a GPU: those and the evidence steps, planned once the model is known."""
 CPU_RULES = (
     "model",

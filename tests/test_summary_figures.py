@@ -33,6 +33,8 @@ from bertscope.tables.summary import (
 
 LAYERS, HIDDEN = 3, 40
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ONE_TRY = {"n_steps": 50, "converged": None, "tries": [[50, [0.01, 0.02]]]}
+"""An attribution record of an integer n_steps: one try, not judged."""
 FIGURES = ("mean_layer_attribution", "entropy_by_layer", "convergence_deltas")
 TABLES = ("token_attributions", "layer_summary", "convergence_deltas", "predictions")
 
@@ -64,8 +66,10 @@ def build_tables(
             "convergence_deltas": [],
             "predictions": [],
         }
-        frames["convergence_deltas"].append(delta_rows(example, "embeddings", None, rng.normal(size=2) * 1e-2))
-        frames["convergence_deltas"].append(delta_rows(example, "subembeddings", None, rng.normal(size=2) * 1e-3))
+        frames["convergence_deltas"].append(delta_rows(example, "embeddings", None, rng.normal(size=2) * 1e-2, ONE_TRY))
+        frames["convergence_deltas"].append(
+            delta_rows(example, "subembeddings", None, rng.normal(size=2) * 1e-3, ONE_TRY)
+        )
         for layer in range(1, LAYERS + 1):
             conductance = rng.normal(size=(2, len(tokens), HIDDEN))
             summed = conductance.sum(-1)
@@ -73,7 +77,7 @@ def build_tables(
             frames["token_attributions"].append(token_rows(example, "layer", layer, tokens, summary))
             frames["layer_summary"].append(layer_summary_rows(example, layer, conductance[:, end], rng.normal(size=2)))
             delta = np.zeros(2) if zero_delta and layer == 1 else rng.normal(size=2) * 1e-4
-            frames["convergence_deltas"].append(delta_rows(example, "layer", layer, delta))
+            frames["convergence_deltas"].append(delta_rows(example, "layer", layer, delta, ONE_TRY))
         frames["token_attributions"].append(
             token_rows(example, "embeddings", None, tokens, rng.normal(size=(2, len(tokens))))
         )
@@ -383,8 +387,8 @@ def test_convergence_figure_draws_at_most_a_sample_of_each_source():
     many = MAX_POINTS_PER_SOURCE // 2 + 300  # examples whose layer deltas exceed the limit
     deltas = pd.concat(
         [
-            *(delta_rows(f"e{i}", "embeddings", None, rng.uniform(1e-4, 1e-2, 2)) for i in range(40)),
-            *(delta_rows(f"e{i}", "layer", 1, rng.uniform(1e-5, 1e-3, 2)) for i in range(many)),
+            *(delta_rows(f"e{i}", "embeddings", None, rng.uniform(1e-4, 1e-2, 2), ONE_TRY) for i in range(40)),
+            *(delta_rows(f"e{i}", "layer", 1, rng.uniform(1e-5, 1e-3, 2), ONE_TRY) for i in range(many)),
         ],
         ignore_index=True,
     )

@@ -49,16 +49,23 @@ def layer_sums(layer: int) -> np.ndarray:
     return sums
 
 
+def tried(steps: int, converged: bool | None, tries: list) -> dict:
+    """An attribution record's n_steps fields (bertscope.evaluation.convergence.Converged.record)."""
+    return {"n_steps": steps, "converged": converged, "tries": tries}
+
+
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory) -> dict[str, pd.DataFrame]:
     """Every table's rows of one example whose three layers sit in two conductance files (layers 1–2, layer 3)."""
     directory = tmp_path_factory.mktemp("attributions")
     sums = np.arange(2 * len(TOKENS), dtype=np.float32).reshape(2, -1) + 1
-    save_batch(directory / "embeddings.safetensors", {"q": ({"token_sums": sums, "delta": np.array([0.5, -0.5])}, {})})
+    embeddings = {"token_sums": sums, "delta": np.array([0.5, -0.5])}
+    save_batch(directory / "embeddings.safetensors", {"q": (embeddings, tried(50, None, [[50, [0.1, 0.2]]]))})
     subembeddings = {
         f"{source}.token_sums": sums * (i + 2) for i, source in enumerate(("word", "token_type", "position"))
     }
-    record = {"subembeddings": ["word", "token_type", "position"]}  # the sub-embeddings the model's family has
+    # the sub-embeddings the model's family has
+    record = {"subembeddings": ["word", "token_type", "position"], **tried(50, None, [[50, [0.3, 0.4]]])}
     save_batch(directory / "sub.safetensors", {"q": ({**subembeddings, "delta": np.array([0.25, 0.125])}, record)})
     for name, layers in (("a", [1, 2]), ("b", [3])):
         tensors = {}
@@ -67,7 +74,13 @@ def rows(tmp_path_factory) -> dict[str, pd.DataFrame]:
             tensors[f"{key}.token_sums"] = layer_sums(layer)
             tensors[f"{key}.explained"] = np.full((2, HIDDEN), float(layer), dtype=np.float32)
             tensors[f"{key}.delta"] = np.array([layer / 10, -layer / 10], dtype=np.float32)
-        save_batch(directory / f"{name}.safetensors", {"q": (tensors, {"layers": layers})})
+        # n_steps: auto's tries: layer l's relative deltas l/100 (start) and l/1000 (end), halved at the second try
+        tries = [
+            [steps, [value / share for layer in layers for value in (layer / 100, layer / 1000)]]
+            for steps, share in ((4, 1), (8, 2))
+        ]
+        record = {"layers": layers, **tried(8, name == "a", tries)}
+        save_batch(directory / f"{name}.safetensors", {"q": (tensors, record)})
     files = [BatchFile(directory / f"{name}.safetensors") for name in ("embeddings", "sub", "a", "b")]
     tables = example_tables("q", RECORD, files[0], files[1], files[2:])
     return {table: pd.concat(frames, ignore_index=True) for table, frames in tables.items()}
@@ -107,6 +120,22 @@ def test_each_layers_summary_distribution_and_delta_are_its_own(rows):
     deltas = rows["convergence_deltas"].query("source == 'layer'").sort_values(["layer", "target"])
     assert deltas["layer"].tolist() == [1, 1, 2, 2, 3, 3]
     np.testing.assert_allclose(deltas["delta"], [-0.1, 0.1, -0.2, 0.2, -0.3, 0.3], rtol=1e-6)
+
+
+def test_each_attribution_carries_its_own_steps_relative_deltas_and_tries(rows):
+    """A conductance file's tries hold its layers' relative deltas in layer order: each layer's rows take its own."""
+    deltas = rows["convergence_deltas"].set_index(["source", "layer", "target"]).sort_index()
+    layer = deltas.loc["layer"]
+    assert layer["n_steps"].tolist() == [8] * 6
+    assert layer["converged"].tolist() == [True, True, True, True, False, False]  # file a: layers 1-2
+    np.testing.assert_allclose(layer["relative_delta"], [n / s for n in (1, 2, 3) for s in (2000, 200)])
+    embeddings = deltas.xs("embeddings", level="source")
+    assert embeddings["n_steps"].tolist() == [50, 50] and embeddings["converged"].isna().all()
+    np.testing.assert_allclose(embeddings.sort_index(level="target", ascending=False)["relative_delta"], [0.1, 0.2])
+    tries = rows["convergence_tries"].query("source == 'layer' and layer == 2 and target == 'start'")
+    assert tries[["try", "n_steps"]].values.tolist() == [[1, 4], [2, 8]]
+    np.testing.assert_allclose(tries["relative_delta"], [0.02, 0.01])
+    assert len(rows["convergence_tries"].query("source == 'subembeddings'")) == 2
 
 
 def test_embedding_and_subembedding_rows_are_labelled_by_source(rows):

@@ -18,6 +18,7 @@ rule attention:
     resources:
         gpu=1,
     params:
+        **auto_settings(config),
         n_steps=config["n_steps"],
         internal_batch_size=config["internal_batch_size"],
         device=config["device"],

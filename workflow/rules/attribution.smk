@@ -1,5 +1,6 @@
 ATTRIBUTION_PARAMS = {
     "n_steps": config["n_steps"],
+    **auto_settings(config),
     "internal_batch_size": config["internal_batch_size"],
     "device": config["device"],
     "attribution_storage": config["attribution_storage"],

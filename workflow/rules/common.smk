@@ -12,6 +12,12 @@ from bertscope.models.directory import (
     local_model_files,
     num_encoder_layers,
 )  # noqa: E402
+from bertscope.evaluation.convergence import (  # noqa: E402
+    AUTO,
+    AUTO_KEYS,
+    auto_settings,
+    steps_plan,
+)
 from bertscope.pipeline.code import code_digest  # noqa: E402
 from bertscope.pipeline.config import config_problem, device_problem  # noqa: E402
 from bertscope.pipeline.step import results_problem  # noqa: E402
@@ -57,6 +63,10 @@ problem = config_problem(
 if problem:
     raise WorkflowError(problem)
 validate(config, schema=SCHEMA)  # sets the defaults
+try:  # n_steps_max below n_steps_min: refused whatever n_steps is (the convergence ladder reads them too)
+    steps_plan(AUTO, {key: config[key] for key in AUTO_KEYS})
+except BertscopeError as error:
+    raise WorkflowError(str(error)) from None
 # A results/ no job could write is refused before any job starts (each would fail after its work).
 problem = results_problem("results")
 if problem:
@@ -104,7 +114,10 @@ SANITY_BATCHES = {"figures": FIGURE_BATCHES, "all": BATCHES, "none": {}}[
     config["sanity_check"]
 ]
 TABLES = tables_of_run(
-    config["attention"], config["faithfulness"], bool(SANITY_BATCHES)
+    config["attention"],
+    config["faithfulness"],
+    bool(SANITY_BATCHES),
+    bool(FIGURE_BATCHES),
 )
 
 
@@ -184,12 +197,11 @@ def table_part(table, batch="{batch}"):
 
 
 def table_parts(*tables):
-    """Every batch's part of each table, by table (the sanity cascade's: only the batches it checks)."""
+    """Every batch's part of each table, by table (the sanity cascade's: only the batches it checks; the
+    convergence ladder's: only those with figure examples)."""
+    batches = {"sanity_cascade": SANITY_BATCHES, "convergence_ladder": FIGURE_BATCHES}
     return {
-        table: [
-            table_part(table, batch)
-            for batch in (SANITY_BATCHES if table == "sanity_cascade" else BATCHES)
-        ]
+        table: [table_part(table, batch) for batch in batches.get(table, BATCHES)]
         for table in tables
     }
 

@@ -117,6 +117,7 @@ rule sanity_cascade:
     resources:
         gpu=1,
     params:
+        **auto_settings(config),
         code=step_code("sanity_cascade"),
         examples=lambda wildcards: SANITY_BATCHES[wildcards.batch],
         n_steps=config["n_steps"],

@@ -14,6 +14,7 @@ rule tables:
     conda:
         "../../environment.yml"
     params:
+        **auto_settings(config),
         code=step_code("build_tables"),
         examples=batch_examples,
         tables=PART1_TABLES,

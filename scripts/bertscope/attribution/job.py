@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from bertscope.attribution.batching import group_limit, length_groups, pad_group, split_rows
 from bertscope.attribution.part1 import activation_memory_budget, bytes_per_point
 from bertscope.attribution.progress import Progress
 from bertscope.attribution.stored import layer_key, stored_summary
+from bertscope.evaluation.convergence import AUTO_KEYS, Converged, StepsPlan, relative_delta, steps_plan
 from bertscope.models.forward import EXPLAINED_POSITIONS
 from bertscope.models.loading import configure_torch, load_model, resolve_device
 from bertscope.models.precision import compute_precision
@@ -32,6 +34,19 @@ class ExampleGroup:
     def split(self, rows, token_dims: tuple[int, ...] = (1,)) -> list:
         """:func:`~bertscope.attribution.batching.split_rows` of the group's result rows: one tensor per example."""
         return split_rows(rows, self.lengths, token_dims)
+
+    def subset(self, indices: list[int]) -> ExampleGroup:
+        """The group of examples ``indices`` (in this group's order), padded to the longest of them only: the
+        examples ``n_steps: auto`` re-runs (:func:`~bertscope.evaluation.convergence.group_until_converged`)."""
+        lengths = [self.lengths[index] for index in indices]
+        rows = torch.tensor(indices, device=self.tensors["input_ids"].device)
+        tensors = {
+            name: tensor[rows] if name == EXPLAINED_POSITIONS else tensor[rows, : max(lengths)]
+            for name, tensor in self.tensors.items()
+        }
+        return ExampleGroup(
+            [self.examples[index] for index in indices], [self.records[index] for index in indices], lengths, tensors
+        )
 
 
 def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, attention_layers: int = 0):
@@ -134,13 +149,23 @@ def _job_name(smk) -> str:
     return f"{rule} {'/'.join(values)}" if values else rule
 
 
-def attribution_record(smk, source: str, device: str, **extra) -> dict:
+def steps_of(smk) -> StepsPlan:
+    """The :class:`~bertscope.evaluation.convergence.StepsPlan` of a step's ``params`` (``n_steps`` and, with
+    ``auto``, ``n_steps_min``, ``n_steps_max``, ``n_steps_tolerance``)."""
+    params = smk.params
+    return steps_plan(params.n_steps, {key: getattr(params, key) for key in AUTO_KEYS if hasattr(params, key)})
+
+
+def attribution_record(smk, source: str, device: str, outcome: Converged, part: slice = slice(None), **extra) -> dict:
     """The record an attribution file keeps per example: what was computed, how, and on which device.
 
     Args:
         smk: the Snakemake job object (``params``: n_steps, procedure, precision, fused_activations, target).
         source: what the file holds (``embeddings``, ``subembeddings``, ``layer``, ``attention``).
         device: the device's name.
+        outcome: the example's tries (:meth:`~bertscope.evaluation.convergence.Converged.record`: ``n_steps``, the
+            steps used, ``converged``, ``tries``).
+        part: the relative deltas of the tries that are this file's (the embeddings' of a shared pass: the first 2).
         **extra: more fields (``layers`` of a conductance file, ...).
 
     Returns:
@@ -149,7 +174,7 @@ def attribution_record(smk, source: str, device: str, **extra) -> dict:
     params = smk.params
     return {
         "source": source,
-        "n_steps": params.n_steps,
+        **outcome.record(part),
         "device": device,
         "procedure": params.procedure,
         "precision": params.precision,
@@ -233,3 +258,53 @@ def conductance_kept(example: str, attributions: dict, deltas: dict, inputs_reco
         kept.update(kept_tensors(attribution, deltas[layer], explained, storage, prefix=layer_key(layer)))
         log_deltas(example, f"layer {layer}", deltas[layer])
     return kept
+
+
+def lig_tries(attribution):
+    """The ``attribute`` of :func:`~bertscope.evaluation.convergence.group_until_converged` for an LIG.
+
+    Args:
+        attribution: ``(tensors, steps) -> (rows, deltas)``: the group's (2B, L, H) rows or ``{name: rows}`` (the
+            sub-embeddings, complete together) and (2B,) deltas, e.g.
+            :func:`~bertscope.attribution.part1.embedding_lig`.
+
+    Returns:
+        ``(group, steps) -> [((attribution (2, L_b, H) or {name: ...}, delta (2,)), relative deltas (2,)), ...]``.
+    """
+
+    def attribute(group: ExampleGroup, steps: int) -> list:
+        attributions, deltas = attribution(group.tensors, steps)
+        if isinstance(attributions, dict):
+            per_name = {name: group.split(rows) for name, rows in attributions.items()}
+            examples = [{name: rows[index] for name, rows in per_name.items()} for index in range(len(group.examples))]
+        else:
+            examples = group.split(attributions)
+        pairs = zip(examples, group.split(deltas, ()), strict=True)
+        return [((example, delta), relative_delta(example, delta)) for example, delta in pairs]
+
+    return attribute
+
+
+def layers_relative(attributions: dict, deltas: dict) -> np.ndarray:
+    """The relative deltas of an example's layers, (2·layers,): each layer's start and end, in increasing layer order
+    (:func:`~bertscope.evaluation.convergence.relative_delta`)."""
+    return np.concatenate([relative_delta(attributions[layer], deltas[layer]) for layer in sorted(attributions)])
+
+
+def conductance_tries(attribution):
+    """The ``attribute`` of :func:`~bertscope.evaluation.convergence.group_until_converged` for conductance: an
+    example converges when every layer of the job does (they share the passes).
+
+    Args:
+        attribution: ``(tensors, steps) -> ({layer: (2B, L, H)}, {layer: (2B,)})``, e.g.
+            :func:`~bertscope.attribution.part1.layer_conductance`.
+
+    Returns:
+        ``(group, steps) -> [(({layer: (2, L_b, H)}, {layer: (2,)}), relative deltas (2·layers,)), ...]``.
+    """
+
+    def attribute(group: ExampleGroup, steps: int) -> list:
+        attributions, deltas = attribution(group.tensors, steps)
+        return [(pair, layers_relative(*pair)) for _, _, pair in split_layers(group, attributions, deltas)]
+
+    return attribute

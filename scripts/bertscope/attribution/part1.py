@@ -196,14 +196,22 @@ def conductance_differences(n_steps: int, procedure: str) -> int:
     return n_steps if procedure == "tutorial" else n_steps - 1
 
 
-def _output_difference(forward, inputs, baselines, mask, *positions) -> torch.Tensor:
-    """F(input) − F(reference) of each row's target, (B·targets,)."""
+def output_difference(forward, inputs, baselines, *arguments) -> torch.Tensor:
+    """F(input) − F(reference) of each row's target, (B·targets,): what a complete attribution's sum equals.
+
+    Args:
+        forward: ``(inputs, *arguments) -> (B·targets, 2)`` (:mod:`bertscope.models.forward`).
+        inputs: the :func:`per_target` rows of the path's input end.
+        baselines: those of its reference end.
+        *arguments: the forward's further arguments (mask, explained positions, ...), per target too.
+
+    Returns:
+        (B·targets,) fp32, row ``2b + t`` target t's column of example b.
+    """
     with torch.no_grad():
         rows = torch.arange(inputs.shape[0], device=inputs.device)
         columns = rows % len(TARGETS)
-        difference = (
-            forward(inputs, mask, *positions)[rows, columns] - forward(baselines, mask, *positions)[rows, columns]
-        )
+        difference = forward(inputs, *arguments)[rows, columns] - forward(baselines, *arguments)[rows, columns]
         return difference.float()
 
 
@@ -226,7 +234,7 @@ def _conductance(model, tensors, layers, n_steps, internal_batch_size, procedure
         n_steps=conductance_differences(n_steps, procedure),
         internal_batch_size=chunk_rows(model, tensors, internal_batch_size, CONDUCTANCE_MIN_POINTS),
     )
-    difference = _output_difference(forward, inputs, baselines, mask, *target_positions(tensors))
+    difference = output_difference(forward, inputs, baselines, mask, *target_positions(tensors))
     return results, (inputs, baselines), difference
 
 

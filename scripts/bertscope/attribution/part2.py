@@ -19,11 +19,19 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import torch
 
 from bertscope.attribution.batching import split_rows
 from bertscope.attribution.captum_extensions import MultiLayerConductance
-from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, DEFAULT_BATCH, chunk_rows, per_target, target_columns
+from bertscope.attribution.part1 import (
+    CONDUCTANCE_MIN_POINTS,
+    DEFAULT_BATCH,
+    chunk_rows,
+    output_difference,
+    per_target,
+    target_columns,
+)
 from bertscope.attribution.stored import layer_key, token_sums
 from bertscope.models.families import (
     attention_options,
@@ -60,10 +68,7 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
     results = conductance.attribute(
         inputs=per_target(inputs),
         baselines=per_target(baselines),
-        additional_forward_args=(
-            *(per_target(tensors[name]) for name in ("token_type_ids", "position_ids", "attention_mask")),
-            *target_positions(tensors),
-        ),
+        additional_forward_args=_word_path_arguments(tensors),
         target=target_columns(tensors),
         n_steps=n_steps,
         internal_batch_size=chunk_rows(
@@ -75,6 +80,31 @@ def attention_conductance(model, tensors: dict, layers: list[int], n_steps: int,
         {layer: result.detach() for layer, result in zip(layers, outputs, strict=True)},
         {layer: result.detach() for layer, result in zip(layers, probabilities, strict=True)},
     )
+
+
+def _word_path_arguments(tensors: dict) -> tuple:
+    """The word-embedding forward's further arguments, per target: token types, positions, mask, explained positions."""
+    per_name = (per_target(tensors[name]) for name in ("token_type_ids", "position_ids", "attention_mask"))
+    return (*per_name, *target_positions(tensors))
+
+
+def word_output_difference(model, tensors: dict) -> torch.Tensor:
+    """F(input) − F(reference) along Part 2's path (the word embeddings of the input and of the reference), (2B,):
+    what each layer output's conductance sums to, so that it minus that sum is the convergence delta."""
+    inputs, baselines = word_embeddings(model, tensors)
+    forward = forward_from_word_embeddings(model, **attention_options(model))
+    return output_difference(forward, per_target(inputs), per_target(baselines), *_word_path_arguments(tensors))
+
+
+def output_relative_deltas(kept: dict, layers: list[int]) -> np.ndarray:
+    """An example's relative convergence deltas of Part 2's layer outputs, (2·layers,), each layer's start and end in
+    ``layers``' order: |``layer_NN.output_delta``| / |``output_difference``| (:func:`attention_group_results`)."""
+    difference = np.abs(kept["output_difference"].numpy().astype(np.float64))
+    deltas = [np.abs(kept[f"{layer_key(layer)}.output_delta"].numpy().astype(np.float64)) for layer in layers]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.concatenate(
+            [np.where(difference > 0, delta / difference, np.where(delta == 0, 0.0, np.inf)) for delta in deltas]
+        )
 
 
 @torch.no_grad()
@@ -148,8 +178,10 @@ def attention_results(
 ) -> dict[str, torch.Tensor]:
     """Everything Part 2 keeps of one example for ``layers``, as ``layer_NN.name`` tensors.
 
-    Always (small, for every example): ``head_entropy`` (heads,), ``value_norm_mean`` (heads,) and
-    ``head_conductance_norm`` (2, heads). With ``matrices`` (the examples that get figures): ``output_token_sums``
+    Always (small, for every example): ``head_entropy`` (heads,), ``value_norm_mean`` (heads,),
+    ``head_conductance_norm`` (2, heads) and ``output_delta`` (2,), the convergence delta of the layer output's
+    conductance (its sum minus ``output_difference``, F(input) − F(reference) on Part 2's path, (2,), kept once
+    without a layer prefix). With ``matrices`` (the examples that get figures): ``output_token_sums``
     (2, L), ``value_norm`` (heads, L) and the (L, L) matrices of every layer — ``attention_head_norm``,
     ``conductance_head_norm`` (2, L, L), ``summed_alpha_value_norm``; for ``chosen_layer`` also the per-head
     ``attention``, ``conductance`` (2, heads, L, L) and ``alpha_value_norm``.
@@ -182,6 +214,9 @@ def attention_group_results(
         One dict per example, as :func:`attention_results` returns it, the padded positions dropped.
     """
     outputs, probabilities = attention_conductance(model, tensors, layers, n_steps, internal_batch_size)
+    difference = word_output_difference(model, tensors)
+    deltas = {layer: split_rows(rows.sum(dim=(1, 2)) - difference, lengths, ()) for layer, rows in outputs.items()}
+    differences = split_rows(difference, lengths, ())
     attention, values = attention_and_values(model, tensors, layers)
     outputs = {layer: split_rows(rows, lengths) for layer, rows in outputs.items()}
     probabilities = {layer: split_rows(rows, lengths, token_dims=(2, 3)) for layer, rows in probabilities.items()}
@@ -196,6 +231,7 @@ def attention_group_results(
                 "head_entropy": attention_entropy_bits(example_attention),
                 "value_norm_mean": norms["value_norm"].mean(dim=-1),
                 "head_conductance_norm": torch.linalg.norm(example_conductance, dim=(-2, -1)),
+                "output_delta": deltas[layer][index],
             }
             if matrices[index]:
                 per_layer |= {
@@ -213,5 +249,5 @@ def attention_group_results(
                     }
             # fp32 whatever the passes' precision (bf16 autocasts the norms' products too).
             kept |= {f"{layer_key(layer)}.{name}": value.detach().float() for name, value in per_layer.items()}
-        results.append(kept)
+        results.append({**kept, "output_difference": differences[index]})
     return results

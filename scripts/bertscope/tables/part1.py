@@ -122,27 +122,58 @@ def layer_summary_rows(example: str, layer: int, explained: np.ndarray, delta: n
     )
 
 
-def delta_rows(example: str, source: str, layer: int | None, delta: np.ndarray) -> pd.DataFrame:
-    """Rows of ``convergence_deltas`` for one attribution.
+def delta_rows(example: str, source: str, layer: int | None, delta: np.ndarray, record: dict, part: int = 0):
+    """Rows of ``convergence_deltas`` for one attribution: its deltas, the steps it used, its relative deltas and
+    whether it converged.
 
     Args:
         example: the example's id.
         source: ``embeddings``, ``subembeddings`` or ``layer``.
         layer: the encoder layer (from 1) for ``layer``, else None.
         delta: (targets,) convergence deltas.
+        record: the attribution file's record of the example (``n_steps``, ``converged``, ``tries``:
+            :meth:`~bertscope.evaluation.convergence.Converged.record`).
+        part: which attribution of the record's tries this is (a conductance file's layer: its place in increasing
+            layer order; else 0): its relative deltas are the tries' ``2·part`` and ``2·part + 1``.
 
     Returns:
         A frame of 2 rows (start, end).
     """
     return pd.DataFrame(
         {
-            "example": example,
-            "target": list(TARGETS),
-            "source": source,
-            "layer": layer,
+            **_keys(example, source, layer),
             "delta": delta.astype(np.float64),
+            "n_steps": record["n_steps"],
+            "relative_delta": _tries(record, part)[-1][1],
+            "converged": pd.array([record["converged"]] * len(TARGETS), dtype="boolean"),
         }
     )
+
+
+def try_rows(example: str, source: str, layer: int | None, record: dict, part: int = 0) -> pd.DataFrame:
+    """Rows of ``convergence_tries`` for one attribution: its relative deltas at each try.
+
+    Args:
+        example, source, layer, record, part: as :func:`delta_rows` takes them.
+
+    Returns:
+        A frame of 2 rows (start, end) per try, in the order of the tries.
+    """
+    frames = [
+        pd.DataFrame({**_keys(example, source, layer), "try": number, "n_steps": steps, "relative_delta": relative})
+        for number, (steps, relative) in enumerate(_tries(record, part), 1)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _keys(example: str, source: str, layer: int | None) -> dict:
+    return {"example": example, "target": list(TARGETS), "source": source, "layer": layer}
+
+
+def _tries(record: dict, part: int) -> list[tuple[int, list[float]]]:
+    """The record's tries, each with attribution ``part``'s relative deltas (start, end) only."""
+    share = slice(len(TARGETS) * part, len(TARGETS) * (part + 1))
+    return [(steps, relative[share]) for steps, relative in record["tries"]]
 
 
 def summarize(sums: np.ndarray) -> np.ndarray:
@@ -188,7 +219,8 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
 
     Returns:
         ``{table: [frames]}`` for ``token_attributions``, ``token_distributions``, ``layer_summary``,
-        ``convergence_deltas`` and ``predictions``; the layers in increasing order, each labelled with its own number.
+        ``convergence_deltas``, ``convergence_tries`` and ``predictions``; the layers in increasing order, each
+        labelled with its own number.
     """
     tokens, explained = record["tokens"], record["token_to_explain"]
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
@@ -197,7 +229,7 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
     rows["token_attributions"].append(
         token_rows(example, "embeddings", None, tokens, summarize(embeddings.tensor(example, "token_sums")))
     )
-    rows["convergence_deltas"].append(delta_rows(example, "embeddings", None, delta))
+    _add_deltas(rows, example, "embeddings", None, delta, embeddings.records[example])
     rows["predictions"].append(
         pd.DataFrame(
             [
@@ -217,9 +249,8 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
     for source in subembeddings.records[example]["subembeddings"]:
         sums = subembeddings.tensor(example, f"{source}.token_sums")
         rows["token_attributions"].append(token_rows(example, source, None, tokens, summarize(sums)))
-    rows["convergence_deltas"].append(
-        delta_rows(example, "subembeddings", None, subembeddings.tensor(example, "delta"))
-    )
+    sub_delta = subembeddings.tensor(example, "delta")
+    _add_deltas(rows, example, "subembeddings", None, sub_delta, subembeddings.records[example])
 
     layers = sorted(layer for group in conductance for layer in group.records[example]["layers"])
     files = {layer: group for group in conductance for layer in group.records[example]["layers"]}
@@ -230,5 +261,13 @@ def example_tables(example: str, record: dict, embeddings, subembeddings, conduc
         rows["token_attributions"].append(token_rows(example, "layer", layer, tokens, summarize(sums)))
         rows["token_distributions"].append(distribution_rows(example, layer, explained, tokens[explained], vector))
         rows["layer_summary"].append(layer_summary_rows(example, layer, vector, layer_delta))
-        rows["convergence_deltas"].append(delta_rows(example, "layer", layer, layer_delta))
+        record = group.records[example]
+        place = sorted(record["layers"]).index(layer)
+        _add_deltas(rows, example, "layer", layer, layer_delta, record, place)
     return rows
+
+
+def _add_deltas(rows: dict, example: str, source: str, layer: int | None, delta, record: dict, part: int = 0):
+    """Add an attribution's rows of ``convergence_deltas`` and ``convergence_tries``."""
+    rows["convergence_deltas"].append(delta_rows(example, source, layer, delta, record, part))
+    rows["convergence_tries"].append(try_rows(example, source, layer, record, part))

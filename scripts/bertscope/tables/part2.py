@@ -138,7 +138,8 @@ def attention_example_tables(example: str, tokens: list[str], files) -> dict[str
         for layer in record["layers"]:
             prefix = f"{layer_key(layer)}."
             tensors = {name.removeprefix(prefix): value for name, value in stored.items() if name.startswith(prefix)}
-            rows["attention_heads"].append(head_rows(example, layer, tensors))
+            steps = {"n_steps": record["n_steps"], "converged": record["converged"]}  # the job's, every layer
+            rows["attention_heads"].append(head_rows(example, layer, tensors).assign(**steps))
             if not record["matrices"]:
                 continue
             rows["value_norms"].append(value_norm_rows(example, layer, tokens, tensors["value_norm"]))

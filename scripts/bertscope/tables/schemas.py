@@ -27,14 +27,21 @@ table. Schemas (one row per ...):
     (0-based) of window_count; context_char_begin/end: the characters of the context that window holds, so that
     input token ``i`` of the context is context character ``context_char_begin`` onwards, as the inputs record's
     ``token_offsets`` give per token.
-``convergence_deltas``: example, target, source, layer, delta — every attribution's convergence delta.
+``convergence_deltas``: example, target, source, layer, delta, n_steps, relative_delta, converged — every
+    attribution's convergence delta, the steps it used and its relative delta |delta| / |F(input) − F(reference)|;
+    converged: with ``n_steps: auto``, whether the example's attribution met ``n_steps_tolerance`` (every target, and
+    every layer of its conductance job) before ``n_steps_max``; null under an integer ``n_steps`` (not judged).
+``convergence_tries``: example, target, source, layer, try, n_steps, relative_delta — every try of every
+    attribution (1-based ``try``): one per attribution under an integer ``n_steps``, the doubling under ``auto``.
 
 Part 2 (``attention: true``; :mod:`bertscope.attribution.part2`):
 
 ``attention_heads``: example, layer, head, attention_entropy, value_norm_mean, conductance_norm_start,
-    conductance_norm_end — per example, layer and head (every example): the mean entropy (bits) of the head's
-    attention rows, the mean ‖f(x)‖ over tokens, and the Frobenius norm of the conductance of its attention
-    probabilities for each target.
+    conductance_norm_end, n_steps, converged — per example, layer and head (every example): the mean entropy (bits)
+    of the head's attention rows, the mean ‖f(x)‖ over tokens, and the Frobenius norm of the conductance of its
+    attention probabilities for each target; the steps of the example's Part 2 job and, with ``n_steps: auto``,
+    whether every layer output's conductance of the job met ``n_steps_tolerance`` (null under an integer
+    ``n_steps``; the tries' relative deltas are in the attention files' records).
 ``attention_matrices``: example, quantity, layer, head, from_index, from_token, to_index, to_token, value — per
     token pair, for the examples that get figures (``figure_examples``). ``quantity`` with a head (1-based), for
     ``attention_layer`` only: attention (α), conductance_start, conductance_end (of α), alpha_value_norm
@@ -61,6 +68,9 @@ word-input conductance, figure examples) | random (the baseline: ``target`` null
     layer_NN from the top down, embeddings; cumulative) and target: the Spearman correlation of the embedding LIG's
     per-token sums with the original model's, signed and of their absolute values (for the examples of
     ``sanity_check``; a batch without any has an empty part).
+``convergence_ladder``: example, target, n_steps, delta, relative_delta — the embedding LIG of every figure example
+    at each step count of the ladder n_steps_min, twice that, ..., n_steps_max (whatever ``n_steps`` is): its
+    convergence delta and relative delta (the convergence figure).
 
 The attribution steps keep, per attribution, what these tables need (:mod:`bertscope.attribution.stored`): the
 per-token sums over the hidden dimension, and for conductance the explained token's vector;
@@ -128,6 +138,19 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "source": "string",
         "layer": "Int64",
         "delta": "float64",
+        # n_steps: auto (issue 20).
+        "n_steps": "int64",
+        "relative_delta": "float64",
+        "converged": "boolean",
+    },
+    "convergence_tries": {
+        "example": "string",
+        "target": "string",
+        "source": "string",
+        "layer": "Int64",
+        "try": "int64",
+        "n_steps": "int64",
+        "relative_delta": "float64",
     },
     "attention_heads": {
         "example": "string",
@@ -137,6 +160,9 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "value_norm_mean": "float64",
         "conductance_norm_start": "float64",
         "conductance_norm_end": "float64",
+        # n_steps: auto (issue 20).
+        "n_steps": "int64",
+        "converged": "boolean",
     },
     "attention_matrices": {
         "example": "string",
@@ -208,6 +234,13 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "spearman": "float64",
         "spearman_abs": "float64",
     },
+    "convergence_ladder": {
+        "example": "string",
+        "target": "string",
+        "n_steps": "int64",
+        "delta": "float64",
+        "relative_delta": "float64",
+    },
 }
 # Summaries across the data set by outcome (issue 19): one Parquet file each, written by the outcome_summary step.
 OUTCOME_SCHEMAS: dict[str, dict[str, str]] = {
@@ -234,8 +267,10 @@ FAITHFULNESS_TABLES = ("faithfulness_curves", "faithfulness_aopc", "loo_agreemen
 """The tables of the ``faithfulness`` step (``faithfulness: true``)."""
 SANITY_TABLES = ("sanity_cascade",)
 """The table of the ``sanity_cascade`` step, for the batches ``sanity_check`` covers."""
+LADDER_TABLES = ("convergence_ladder",)
+"""The table of the ``convergence_ladder`` step, for the batches that hold figure examples."""
 PART1_TABLES = tuple(
-    table for table in SCHEMAS if table not in (*ATTENTION_TABLES, *FAITHFULNESS_TABLES, *SANITY_TABLES)
+    table for table in SCHEMAS if table not in (*ATTENTION_TABLES, *FAITHFULNESS_TABLES, *SANITY_TABLES, *LADDER_TABLES)
 )
 """The tables of Part 1, written by the ``tables`` step."""
 EXAMPLE_FIGURE_TABLES = ("token_attributions", "token_distributions", "layer_summary", "predictions")
@@ -244,19 +279,24 @@ SUMMARY_TABLES = ("token_attributions", "layer_summary", "convergence_deltas", "
 """The tables the summary figures read."""
 
 
-def tables_of_run(attention: bool, faithfulness: bool = False, sanity: bool = False) -> list[str]:
+def tables_of_run(attention: bool, faithfulness: bool = False, sanity: bool = False, ladder: bool = False) -> list[str]:
     """Every table a run writes.
 
     Args:
         attention: the ``attention`` setting (Part 2 on).
         faithfulness: the ``faithfulness`` setting.
         sanity: whether any example gets the sanity cascade (``sanity_check``).
+        ladder: whether any example gets figures (the convergence ladder).
 
     Returns:
         Part 1's table names, then Part 2's with ``attention``, the faithfulness tables with ``faithfulness``, the
-        sanity cascade's with ``sanity``.
+        sanity cascade's with ``sanity``, the convergence ladder's with ``ladder``.
     """
-    optional = (*(FAITHFULNESS_TABLES if faithfulness else ()), *(SANITY_TABLES if sanity else ()))
+    optional = (
+        *(FAITHFULNESS_TABLES if faithfulness else ()),
+        *(SANITY_TABLES if sanity else ()),
+        *(LADDER_TABLES if ladder else ()),
+    )
     return [*PART1_TABLES, *(ATTENTION_TABLES if attention else ()), *optional]
 
 
