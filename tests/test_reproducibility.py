@@ -37,24 +37,41 @@ def read_tables(workdir) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def cold_runs(tmp_path_factory, two_layer_model):
-    runs = []
-    for name in ("first", "second"):
-        workdir = tmp_path_factory.mktemp(name)
-        configure(workdir, two_layer_model, n_steps=N_STEPS)
-        completed = snakemake(workdir, "--cores", "2", *TABLE_TARGETS, "results/provenance.json")
-        assert completed.returncode == 0, completed.stderr[-4000:]
-        runs.append(workdir)
-    return runs
+def cold_run(tmp_path_factory, two_layer_model):
+    workdir = tmp_path_factory.mktemp("cold")
+    configure(workdir, two_layer_model, n_steps=N_STEPS)
+    completed = snakemake(workdir, "--cores", "2", *TABLE_TARGETS, "results/provenance.json")
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return workdir
 
 
-def test_two_cold_runs_give_bit_identical_tables(cold_runs):
-    first, second = (read_tables(workdir) for workdir in cold_runs)
+@pytest.fixture(scope="module")
+def second_cold_run(tmp_path_factory, two_layer_model):
+    """A second cold run of the same config in its own directory, killed in the middle of its first conductance job
+    and resumed: every job of it is computed afresh, by its own processes, so its tables must equal the first run's
+    bit for bit (determinism), and the kill must cost nothing but the killed job (recovery)."""
+    workdir = tmp_path_factory.mktemp("killed")
+    configure(workdir, two_layer_model, n_steps=N_STEPS)
+    killed = kill_in_first_conductance_job(workdir)
+    attributions = workdir / "results" / "attributions"
+    outputs = [attributions / log.parent.name / f"conductance_{log.stem}.safetensors" for log in killed]
+    left = [path for path in [*outputs, workdir / TABLE_TARGETS[0]] if path.exists()]  # the killed job's, the tables'
+    locked = snakemake(workdir, "--cores", "2", *TABLE_TARGETS)
+    assert snakemake(workdir, "--unlock").returncode == 0
+    # The killed job wrote nothing under its output's name (atomic writes), so a plain rerun just redoes it.
+    resumed = snakemake(workdir, "--cores", "2", *TABLE_TARGETS, "results/provenance.json")
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    return workdir, killed, left, locked
+
+
+def test_two_cold_runs_give_bit_identical_tables(cold_run, second_cold_run):
+    first, second = read_tables(cold_run), read_tables(second_cold_run[0])
     for table in SCHEMAS:
         pd.testing.assert_frame_equal(first[table], second[table], check_exact=True, obj=table)
 
 
-def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_layer_model):
+def test_provenance_names_model_weights_packages_and_settings(cold_run, second_cold_run, two_layer_model):
+    cold_runs = [cold_run, second_cold_run[0]]
     provenance = json.loads((cold_runs[0] / "results" / "provenance.json").read_text())
     weights = provenance["weights_sha256"]
     assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
@@ -71,8 +88,9 @@ def test_provenance_names_model_weights_packages_and_settings(cold_runs, two_lay
     assert metadata[b"bertscope.version.captum"] == provenance["packages"]["captum"].encode()
 
 
-def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two_layer_model):
-    configure(tmp_path, two_layer_model, n_steps=N_STEPS)
+def kill_in_first_conductance_job(workdir) -> dict:
+    """Start a run of ``workdir`` on one core and SIGKILL it, Snakemake and its job, once the first conductance job
+    says it computes. Returns ``{log path: its text}`` of the conductance logs that said so, read right after."""
     command = [
         sys.executable,
         "-m",
@@ -80,7 +98,7 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
         "-s",
         str(REPO / "Snakefile"),
         "-d",
-        str(tmp_path),
+        str(workdir),
         "--cores",
         "1",
         *TABLE_TARGETS,
@@ -102,27 +120,18 @@ def test_run_killed_mid_job_resumes_to_the_same_results(cold_runs, tmp_path, two
     os.killpg(process.pid, signal.SIGKILL)
     process.stderr.close()
     process.wait()
-    conductance_logs = tmp_path / "results" / "logs" / "layer_conductance"
+    logs = (workdir / "results" / "logs" / "layer_conductance").rglob("*.log")
+    return {log: log.read_text() for log in logs if "group 1 of" in log.read_text()}
 
-    def computing() -> list:
-        """The conductance jobs' logs that say an example is being computed."""
-        return [log for log in conductance_logs.rglob("*.log") if "group 1 of" in log.read_text()]
 
-    assert computing(), "the log of the job that said it computes"
-    assert not any("done in" in log.read_text() for log in computing()), "the job finished before it was killed"
-    for log in computing():
-        output = tmp_path / "results" / "attributions" / log.parent.name / f"conductance_{log.stem}.safetensors"
-        assert not output.exists(), f"a killed job left {output}"
-    assert not (tmp_path / "results" / "tables" / "datasets.json").exists()
-
-    locked = snakemake(tmp_path, "--cores", "2", *TABLE_TARGETS)
-    assert locked.returncode != 0 and "--unlock" in locked.stderr
-    assert snakemake(tmp_path, "--unlock").returncode == 0
-    # The killed job wrote nothing under its output's name (atomic writes), so a plain rerun just redoes it.
-    resumed = snakemake(tmp_path, "--cores", "2", *TABLE_TARGETS)
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    reference, recovered = read_tables(cold_runs[0]), read_tables(tmp_path)
-    for table in SCHEMAS:
-        pd.testing.assert_frame_equal(recovered[table], reference[table], check_exact=True, obj=table)
-    staging = [path for path in (tmp_path / "results").rglob(".*") if path.name != ".snakemake_timestamp"]
+def test_run_killed_mid_job_resumes_to_the_same_results(second_cold_run):
+    workdir, killed, left, locked = second_cold_run
+    assert killed, "the log of the job that said it computes"
+    assert not any("done in" in text for text in killed.values()), "the job finished before it was killed"
+    assert not left, f"a killed run left {left}"
+    assert locked.returncode != 0 and "--unlock" in locked.stderr, "a run after the kill is told to unlock"
+    for log in killed:
+        # resumed: the rerun redid the killed job (its log is rewritten to its end), where the kill left no output
+        assert "done in" in log.read_text(), f"the rerun did not redo {log}"
+    staging = [path for path in (workdir / "results").rglob(".*") if path.name != ".snakemake_timestamp"]
     assert not staging, f"no staging file or directory may be left behind: {staging}"
