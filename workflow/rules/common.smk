@@ -41,9 +41,7 @@ from bertscope.pipeline.plan import (  # noqa: E402
     shares_one_pass,
 )
 from bertscope.tables.schemas import (  # noqa: E402
-    ATTENTION_TABLES,
     FAITHFULNESS_TABLES,
-    PART1_TABLES,
     SUMMARY_TABLES,
     example_figure_tables,
     tables_of_run,
@@ -106,6 +104,8 @@ SANITY_BATCHES = {"figures": FIGURE_BATCHES, "all": BATCHES, "none": {}}[
 TABLES = tables_of_run(
     config["attention"], config["faithfulness"], bool(SANITY_BATCHES)
 )
+# The tables the tables step writes a part of per batch: Part 1's, and Part 2's with attention.
+BATCH_TABLES = tables_of_run(config["attention"])
 
 
 wildcard_constraints:

@@ -229,7 +229,7 @@ context, predicted span, gold span): ``examples`` in the group, ``share``: the g
 summed |attribution| on the region's tokens, ``delta``: that mean minus the mean over every example."""
 
 ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
-"""The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
+"""The tables of Part 2 (``attention: true``), written by the ``tables`` step with Part 1's."""
 FAITHFULNESS_TABLES = ("faithfulness_curves", "faithfulness_aopc", "loo_agreement")
 """The tables of the ``faithfulness`` step (``faithfulness: true``)."""
 SANITY_TABLES = ("sanity_cascade",)
