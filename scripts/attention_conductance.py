@@ -2,7 +2,7 @@
 conductance and the layer outputs' (the word embeddings as input), and attention norms (one file per batch and
 group; token-pair matrices only for the examples that get figures), its examples in groups that share the passes."""
 
-from bertscope.attribution.job import attribution_job, attribution_record
+from bertscope.attribution.job import attribution_job, attribution_record, batch_units
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS
 from bertscope.attribution.part2 import attention_group_results
 from bertscope.pipeline.step import run_step
@@ -11,11 +11,12 @@ from bertscope.pipeline.tensor_io import save_batch
 
 def main(smk):
     layers, chosen = list(smk.params.layers), smk.params.chosen_layer
+    units = batch_units(smk)
     model, device, groups = attribution_job(
-        smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS, attention_layers=len(layers)
+        smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS, attention_layers=len(layers), units=units
     )
     with_matrices = set(smk.params.figure_examples)
-    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
+    results = dict.fromkeys(units)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         matrices = [example in with_matrices for example in group.examples]
         kept = attention_group_results(

@@ -23,14 +23,15 @@ def main(smk):
     conductance = [BatchFile(path) for path in smk.input.conductance]
     attention = [BatchFile(path) for path in smk.input.attention]
     rows: dict[str, list[pd.DataFrame]] = defaultdict(list)
-    for number, example in enumerate(smk.params.examples, 1):
+    units = inputs.examples  # each example's, and with explain_windows: all its other windows
+    for number, example in enumerate(units, 1):
         record = inputs.records[example]
         tables = example_tables(example, record, embeddings, subembeddings, conductance)
         if attention:
             tables.update(attention_example_tables(example, record["tokens"], attention))
         for table, frames in tables.items():
             rows[table].extend(frames)
-        log.info("example %d of %d: %s", number, len(smk.params.examples), example)
+        log.info("unit %d of %d: %s", number, len(units), example)
     settings = {name: smk.params[name] for name in ("n_steps", "procedure", "target", "precision")}
     part1 = table_metadata(smk.input.model, settings)
     part2 = table_metadata(smk.input.model, {**settings, "attention_layer": smk.params.attention_layer})

@@ -6,6 +6,7 @@ float summation order)."""
 from bertscope.attribution.job import (
     attribution_job,
     attribution_record,
+    batch_units,
     conductance_kept,
     kept_tensors,
     log_deltas,
@@ -17,11 +18,12 @@ from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
-    model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS)
+    units = batch_units(smk)
+    model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS, units=units)
     layers = list(smk.params.layers)
     storage = smk.params.attribution_storage
     # The files keep the batch's order of examples, whatever the groups'.
-    embeddings, conductance = dict.fromkeys(smk.params.examples), dict.fromkeys(smk.params.examples)
+    embeddings, conductance = dict.fromkeys(units), dict.fromkeys(units)
     for group in groups:
         (lig, lig_deltas), (attributions, deltas) = path_attribution(
             model, group.tensors, layers, smk.params.n_steps, smk.params.internal_batch_size

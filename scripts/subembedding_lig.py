@@ -2,7 +2,7 @@
 has, named in each example's record), for the start and the end position, for every example of a batch (one file
 for the batch), its examples in groups that share the passes."""
 
-from bertscope.attribution.job import attribution_job, attribution_record, log_deltas
+from bertscope.attribution.job import attribution_job, attribution_record, batch_units, log_deltas
 from bertscope.attribution.part1 import subembedding_lig
 from bertscope.attribution.stored import stored_summary
 from bertscope.pipeline.step import run_step
@@ -10,8 +10,9 @@ from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
-    model, device, groups = attribution_job(smk)
-    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
+    units = batch_units(smk)
+    model, device, groups = attribution_job(smk, units=units)
+    results = dict.fromkeys(units)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         attributions, deltas = subembedding_lig(
             model, group.tensors, smk.params.n_steps, smk.params.internal_batch_size

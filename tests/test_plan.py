@@ -11,6 +11,7 @@ from bertscope.pipeline.paths import CONDUCTANCE, EMBEDDINGS, FIGURES, INPUTS, T
 from bertscope.pipeline.plan import (
     _closes_batch,
     batch_size_rule,
+    check_window_units,
     example_batches,
     figure_batches,
     figure_examples,
@@ -52,6 +53,14 @@ def test_a_batch_holds_at_most_three_times_examples_per_job():
     assert [example for members in batches.values() for example in members] == ids
     never_closing = [example for example in ids if not _closes_batch(example, 16 - 8 + 1)][:100]
     assert [len(members) for members in example_batches(never_closing, 16).values()] == [48, 48, 4]
+
+
+def test_an_example_id_that_names_another_examples_window_is_refused_under_explain_windows_all():
+    ids = ["q1", "q1#window2", "q2#window1", "q3#window01"]
+    check_window_units(ids, "prediction")
+    with pytest.raises(BertscopeError, match=r"explain_windows.*'q1#window2' is the id of another example.*Fix"):
+        check_window_units(ids, "all")
+    check_window_units(["q1", "q2#window1", "q1#window01", "q1#windows"], "all")
 
 
 def test_an_id_holding_dots_cannot_take_a_batch_name():

@@ -33,6 +33,7 @@ from bertscope.pipeline.paths import (  # noqa: E402
 )
 from bertscope.pipeline.plan import (  # noqa: E402
     ALL_LAYERS,
+    check_window_units,
     chosen_attention_layer,
     example_batches,
     figure_batches,
@@ -87,6 +88,7 @@ def load_examples():
 
 EXAMPLES = load_examples()
 try:
+    check_window_units(list(EXAMPLES), config["explain_windows"])
     BATCHES = example_batches(list(EXAMPLES), config["examples_per_job"])
     FIGURE_BATCHES = figure_batches(
         BATCHES,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from bertscope import BertscopeError
+from bertscope.data.windows import window_unit
 from bertscope.pipeline.names import example_file_name
 
 ALL_LAYERS = "layers_all"
@@ -138,6 +139,30 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
     if members:
         close(members)
     return batches
+
+
+def check_window_units(example_ids: list[str], explain_windows: str) -> None:
+    """Refuse, with ``explain_windows: all``, an example whose id is that of another example's window unit
+    (:func:`~bertscope.data.windows.window_unit`): the two would share a name in the tables.
+
+    Args:
+        example_ids: every example id of the run.
+        explain_windows: the ``explain_windows`` setting.
+
+    Raises:
+        BertscopeError: such an id, naming the field and the fix.
+    """
+    if explain_windows != "all":
+        return
+    ids = set(example_ids)
+    for unit in example_ids:
+        base, marker, window = unit.rpartition("#window")
+        if marker and window.isdigit() and base in ids and window_unit(base, int(window)) == unit:
+            raise BertscopeError(
+                f"config field 'explain_windows': with all, the windows of example {base!r} are named "
+                f"'{base}#window<k>', and {unit!r} is the id of another example. "
+                f"Fix: rename example {unit!r}, or set explain_windows: prediction"
+            )
 
 
 def figure_examples(selection, inline_ids: list[str], example_ids: list[str]) -> list[str]:

@@ -26,7 +26,10 @@ table. Schemas (one row per ...):
     span_answer against every gold answer; outcome: correct, wrong or abstained; window: the explained window
     (0-based) of window_count; context_char_begin/end: the characters of the context that window holds, so that
     input token ``i`` of the context is context character ``context_char_begin`` onwards, as the inputs record's
-    ``token_offsets`` give per token.
+    ``token_offsets`` give per token. With ``explain_windows: all`` a long context's other windows are units of
+    their own in every table (``example`` = ``{example}#window{k}``: :func:`bertscope.data.windows.window_unit`),
+    with their own tutorial prediction and true span, the example's scored answer (span_start/end its tokens in
+    that window, 0 when the window does not hold them) and their window's index and characters.
 ``convergence_deltas``: example, target, source, layer, delta — every attribution's convergence delta.
 
 Part 2 (``attention: true``; :mod:`bertscope.attribution.part2`):
