@@ -4,7 +4,7 @@ group; token-pair matrices only for the examples that get figures), its examples
 with ``n_steps: auto`` each example's steps double until every layer output's conductance of the job converges
 (bertscope.evaluation.convergence)."""
 
-from bertscope.attribution.job import attribution_job, attribution_record, steps_of
+from bertscope.attribution.job import attribution_job, attribution_record, batch_units, steps_of
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS
 from bertscope.attribution.part2 import attention_group_results, output_relative_deltas
 from bertscope.evaluation.convergence import group_until_converged
@@ -15,8 +15,9 @@ from bertscope.pipeline.tensor_io import save_batch
 def main(smk):
     params = smk.params
     layers, chosen, plan = list(params.layers), params.chosen_layer, steps_of(smk)
+    units = batch_units(smk)
     model, device, groups = attribution_job(
-        smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS, attention_layers=len(layers)
+        smk, attention_weights=True, min_points=CONDUCTANCE_MIN_POINTS, attention_layers=len(layers), units=units
     )
     with_matrices = set(params.figure_examples)
 
@@ -27,7 +28,7 @@ def main(smk):
         )
         return [(example_kept, output_relative_deltas(example_kept, layers)) for example_kept in kept]
 
-    results = dict.fromkeys(params.examples)  # the file keeps the batch's order, whatever the groups'
+    results = dict.fromkeys(units)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         outcomes = group_until_converged(attribute, group, plan, f"Part 2 layers {layers[0]}-{layers[-1]}")
         for example, outcome in zip(group.examples, outcomes, strict=True):

@@ -46,7 +46,7 @@ def main(smk):
     settings = {name: params[name] for name in ATTRIBUTION_SETTINGS}
     settings |= {"faithfulness_reference": params.reference}
     settings |= {"faithfulness_protect": params.protect, "faithfulness_random_seeds": list(params.random_seeds)}
-    write_table_parts(rows, smk.output, params.tables, table_metadata(smk.input.model, settings))
+    write_table_parts(rows, smk.output, dict.fromkeys(params.tables, table_metadata(smk.input.model, settings)))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,14 @@ batch (one file for the batch and group), its examples in groups of similar leng
 ``n_steps: auto`` each example's steps double until every layer of the job converges
 (bertscope.evaluation.convergence)."""
 
-from bertscope.attribution.job import attribution_job, attribution_record, conductance_kept, conductance_tries, steps_of
+from bertscope.attribution.job import (
+    attribution_job,
+    attribution_record,
+    batch_units,
+    conductance_kept,
+    conductance_tries,
+    steps_of,
+)
 from bertscope.attribution.part1 import CONDUCTANCE_MIN_POINTS, layer_conductance
 from bertscope.evaluation.convergence import group_until_converged
 from bertscope.pipeline.step import run_step
@@ -11,14 +18,15 @@ from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
-    model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS)
+    units = batch_units(smk)
+    model, device, groups = attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS, units=units)
     layers, params, plan = list(smk.params.layers), smk.params, steps_of(smk)
     attribute = conductance_tries(
         lambda tensors, steps: layer_conductance(
             model, tensors, layers, steps, params.internal_batch_size, params.procedure
         )
     )
-    results = dict.fromkeys(params.examples)  # the file keeps the batch's order, whatever the groups'
+    results = dict.fromkeys(units)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         outcomes = group_until_converged(attribute, group, plan, f"layers {layers[0]}-{layers[-1]}")
         for example, record, outcome in zip(group.examples, group.records, outcomes, strict=True):

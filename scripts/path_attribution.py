@@ -16,7 +16,8 @@ LIG, LAYERS = slice(0, 2), slice(2, None)  # each file's share of the relative d
 
 
 def main(smk):
-    model, device, groups = job.attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS)
+    units = job.batch_units(smk)
+    model, device, groups = job.attribution_job(smk, min_points=CONDUCTANCE_MIN_POINTS, units=units)
     layers, storage, plan = list(smk.params.layers), smk.params.attribution_storage, job.steps_of(smk)
 
     def attribute(group, steps):
@@ -32,7 +33,7 @@ def main(smk):
         ]
 
     # The files keep the batch's order of examples, whatever the groups'.
-    embeddings, conductance = dict.fromkeys(smk.params.examples), dict.fromkeys(smk.params.examples)
+    embeddings, conductance = dict.fromkeys(units), dict.fromkeys(units)
     for group in groups:
         outcomes = group_until_converged(attribute, group, plan, "embeddings and layers")
         for example, record, outcome in zip(group.examples, group.records, outcomes, strict=True):

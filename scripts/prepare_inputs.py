@@ -1,4 +1,5 @@
-"""Tokenize a batch of examples, build their input/reference tensors, and record the model's predictions."""
+"""Tokenize a batch of examples, build the input/reference tensors of their explained units (each example's
+prediction window, and with explain_windows: all its other windows), and record the model's predictions."""
 
 from bertscope.data.prepare import prepare_example
 from bertscope.models.loading import configure_torch, load_model, load_tokenizer, resolve_device
@@ -11,11 +12,10 @@ def main(smk):
     device = resolve_device(smk.params.device)
     tokenizer = load_tokenizer(smk.input.model)
     model = load_model(smk.input.model, device, fused_activations=smk.params.fused_activations)
-    examples = {
-        example_id: prepare_example(tokenizer, model, device, example_id, example, smk.params)
-        for example_id, example in smk.params.examples.items()
-    }
-    save_batch(smk.output.inputs, examples)
+    units = {}  # the batch's explained units: each example's, and with explain_windows: all its other windows
+    for example_id, example in smk.params.examples.items():
+        units.update(prepare_example(tokenizer, model, device, example_id, example, smk.params))
+    save_batch(smk.output.inputs, units)
 
 
 if __name__ == "__main__":

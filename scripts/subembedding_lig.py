@@ -3,7 +3,7 @@ has, named in each example's record), for the start and the end position, for ev
 for the batch), its examples in groups that share the passes; with ``n_steps: auto`` each example's steps double
 until the sub-embeddings together converge (bertscope.evaluation.convergence)."""
 
-from bertscope.attribution.job import attribution_job, attribution_record, lig_tries, log_deltas, steps_of
+from bertscope.attribution.job import attribution_job, attribution_record, batch_units, lig_tries, log_deltas, steps_of
 from bertscope.attribution.part1 import subembedding_lig
 from bertscope.attribution.stored import stored_summary
 from bertscope.evaluation.convergence import group_until_converged
@@ -12,12 +12,13 @@ from bertscope.pipeline.tensor_io import save_batch
 
 
 def main(smk):
-    model, device, groups = attribution_job(smk)
+    units = batch_units(smk)
+    model, device, groups = attribution_job(smk, units=units)
     plan = steps_of(smk)
     attribute = lig_tries(
         lambda tensors, steps: subembedding_lig(model, tensors, steps, smk.params.internal_batch_size)
     )
-    results = dict.fromkeys(smk.params.examples)  # the file keeps the batch's order, whatever the groups'
+    results = dict.fromkeys(units)  # the file keeps the batch's order, whatever the groups'
     for group in groups:
         outcomes = group_until_converged(attribute, group, plan, "sub-embeddings")
         for example, outcome in zip(group.examples, outcomes, strict=True):

@@ -10,14 +10,17 @@ from bertscope.figures.summary import read_dataset
 from bertscope.pipeline.provenance import table_metadata
 from bertscope.pipeline.step import run_step
 from bertscope.tables.io import write_table
-from bertscope.tables.outcomes import SPAN_COLUMNS, outcome_shares, region_shares_of_dataset
+from bertscope.tables.outcomes import SPAN_COLUMNS, other_window_units, outcome_shares, region_shares_of_dataset
 
 
 def main(smk):
     datasets = dict(zip(smk.params.tables, smk.params.datasets, strict=True))
     predictions = read_dataset(datasets["predictions"], "predictions", [*SPAN_COLUMNS, "exact", "f1"])
+    others = other_window_units(predictions)  # each question once, at its prediction's window
+    predictions = predictions[~predictions["example"].isin(others)]
     write_text(smk.output.scores, json.dumps(scores_of_predictions(predictions), indent=2) + "\n")
-    table = outcome_shares(region_shares_of_dataset(datasets["token_attributions"], predictions), predictions)
+    shares = region_shares_of_dataset(datasets["token_attributions"], predictions, others)
+    table = outcome_shares(shares, predictions)
     settings = {name: smk.params[name] for name in ("n_steps", "procedure", "target")}
     metadata = table_metadata(smk.input.model, settings)
     write_table(table, "outcome_shares", smk.output.outcome_shares, metadata)

@@ -8,7 +8,7 @@ import pytest
 
 from bertscope.data.examples import load_examples_file
 from bertscope.data.squad_demo import write_squad_demo
-from bertscope.tables.outcomes import outcome_shares, region_shares
+from bertscope.tables.outcomes import other_window_units, outcome_shares, region_shares
 
 # [CLS] q1 q2 [SEP] c1 c2 c3 [SEP]: question 1..2, context 4..6.
 TOKENS = ["[CLS]", "q1", "q2", "[SEP]", "c1", "c2", "c3", "[SEP]"]
@@ -83,6 +83,19 @@ def test_group_means_and_deltas():
 def test_an_attribution_that_is_zero_everywhere_has_no_share():
     shares = region_shares(rows("right", np.zeros(len(TOKENS))), spans())
     assert shares["share"].isna().all()
+
+
+def test_other_windows_units_are_told_from_the_examples_own():
+    # "long" was explained in its 3 windows (its prediction in window 1); "short" in its one; "odd#window0" is an
+    # example of its own (window 0 but no example "odd"), "x#window2" too (its window is 0, not 2).
+    predictions = pd.DataFrame(
+        {
+            "example": ["long", "long#window0", "long#window2", "short", "odd#window0", "x", "x#window2"],
+            "window": [1, 0, 2, 0, 0, 0, 0],
+        }
+    )
+    assert other_window_units(predictions) == {"long#window0", "long#window2"}
+    assert other_window_units(predictions[predictions["example"] != "long"]) == set(), "no example, no window of it"
 
 
 def test_the_demo_squad_file_keeps_every_question(tmp_path):

@@ -225,7 +225,6 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tm
         "layer_conductance": 3,
         "attention": 1,
         "tables": 1,
-        "attention_tables": 1,
         "faithfulness": 1,
         "faithfulness_figures": 1,
         "faithfulness_summary": 1,
@@ -449,7 +448,7 @@ def test_changing_a_table_schema_reruns_no_attribution_job(catalog_project, tmp_
     schemas = project / "scripts" / "bertscope" / "tables" / "schemas.py"
     schemas.write_text(schemas.read_text() + "\n# A comment: the schemas module's code digest changes.\n")
     planned = dry_run_jobs(project / ".test", snakefile=project / "Snakefile")
-    assert {"tables", "attention_tables", "table_datasets", "summary_figures"} <= set(planned), planned
+    assert {"tables", "table_datasets", "summary_figures"} <= set(planned), planned
     attribution = {"model", "inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "path_attribution"}
     assert not (attribution | {"attention"}) & set(planned), planned
     # The control: the same edit in what an attribution file keeps does rerun the attribution jobs.
@@ -553,13 +552,15 @@ def test_attention_can_be_switched_off_and_its_layer_moved_rerunning_only_part2(
     refused = snakemake(run_dir, "-n", "--config", "attention=false")
     assert refused.returncode != 0 and "True or False after --config" in refused.stdout + refused.stderr
     off = dry_run_jobs(run_dir, "--config", "attention=False")
-    assert not {"attention", "attention_tables", "attention_summary"} & set(off)
-    assert not {"embedding_lig", "layer_conductance", "tables"} & set(off)
+    assert not {"attention", "attention_summary"} & set(off)
+    assert not {"embedding_lig", "layer_conductance"} & set(off)
+    assert off["tables"] == 1, "one job writes a batch's Part 1 and Part 2 tables: it reruns, without Part 2's"
     moved = dry_run_jobs(run_dir, "--config", "attention_layer=1")
     assert moved["attention"] == 1, "every layer in one job by default"
+    assert moved["tables"] == 1
     per_layer = dry_run_jobs(run_dir, "--config", "attention_layers_per_job=1")
     assert per_layer["attention"] == 3
-    assert not {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance", "tables"} & set(moved)
+    assert not {"inputs", "embedding_lig", "subembedding_lig", "layer_conductance"} & set(moved)
     completed = snakemake(run_dir, "-n", "--config", "attention_layer=4")
     assert completed.returncode != 0
     assert "attention_layer': 4, but the model has 3 encoder layers" in completed.stdout + completed.stderr

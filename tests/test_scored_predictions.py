@@ -15,7 +15,7 @@ from bertscope.models.loading import load_model, load_tokenizer
 
 QUESTION = "What is important to us?"
 LONG_CONTEXT = "Who help the people ? " * 12 + "It is important to us to empower humans of all kinds . We help it ."
-PARAMS = SimpleNamespace(long_context="windows", stride=16, procedure="tutorial")
+PARAMS = SimpleNamespace(long_context="windows", stride=16, procedure="tutorial", explain_windows="prediction")
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,16 @@ def loaded(tiny_model_dir):
     return load_tokenizer(tiny_model_dir), model
 
 
-def prepare(loaded, example, params=PARAMS):
+def prepare_units(loaded, example, params=PARAMS):
     tokenizer, model = loaded
     return prepare_example(tokenizer, model, torch.device("cpu"), "ex", example, params)
+
+
+def prepare(loaded, example, params=PARAMS):
+    """The example's own unit: its tensors and record."""
+    units = prepare_units(loaded, example, params)
+    assert next(iter(units)) == "ex"
+    return units["ex"]
 
 
 def test_a_short_answerable_example_keeps_the_tutorial_prediction(loaded, tutorial_example):
@@ -82,3 +89,43 @@ def test_a_long_context_is_decoded_over_its_windows(loaded):
         char_begin, char_end = record["span_char_span"]
         assert begin <= char_begin < char_end <= end
         assert record["span_answer"] == LONG_CONTEXT[char_begin:char_end]
+
+
+def window_tokens_match_the_context(record, context):
+    """Every context token of a window's input maps back to the context characters it was read from."""
+    begin, end = record["context_char_span"]
+    spans = [offset for offset in record["token_offsets"] if offset is not None]
+    assert (spans[0][0], spans[-1][1]) == (begin, end)
+    for token, offset in zip(record["tokens"], record["token_offsets"], strict=True):
+        if offset is not None and token != "[UNK]":  # the tiny vocabulary lacks some words
+            assert context[offset[0] : offset[1]].lower() == token.removeprefix("##").lower()
+
+
+def test_explain_windows_all_gives_one_unit_per_window_and_keeps_the_prediction(loaded):
+    tokenizer, _ = loaded
+    example = {"question": QUESTION, "context": LONG_CONTEXT, "answer": "empower humans"}
+    windows = encode_windows(tokenizer, "ex", example, 64, long_context="windows", stride=32)
+    predicted = prepare_units(loaded, example, SimpleNamespace(**{**vars(PARAMS), "stride": 32}))
+    every = prepare_units(loaded, example, SimpleNamespace(**{**vars(PARAMS), "stride": 32, "explain_windows": "all"}))
+    assert len(windows) == 2
+    assert list(predicted) == ["ex"], "prediction: the example's own unit only"
+    (own_tensors, own), best = every["ex"], predicted["ex"][1]["window"]
+    assert own == predicted["ex"][1] and own_tensors.keys() == predicted["ex"][0].keys()
+    assert all(own_tensors[name].equal(predicted["ex"][0][name]) for name in own_tensors), "the example's unit as today"
+    others = [window.window for window in windows if window.window != best]
+    assert list(every) == ["ex", *(f"ex#window{window}" for window in others)]
+    for window in windows:
+        tensors, record = every["ex" if window.window == best else f"ex#window{window.window}"]
+        assert (record["window"], record["window_count"]) == (window.window, len(windows))
+        assert record["context_char_span"] == list(window.context_char_span) and record["tokens"] == window.tokens
+        assert tensors["input_ids"].equal(window.tensors["input_ids"])
+        window_tokens_match_the_context(record, LONG_CONTEXT)
+        # Its own targets: the tutorial's argmaxes within the window; the example's scored answer, over every window.
+        assert record["predicted_start"] == int(tensors["start_logits"][0].argmax())
+        assert record["predicted_end"] == int(tensors["end_logits"][0].argmax())
+        assert (record["true_start"], record["true_end"]) == (window.true_start, window.true_end)
+        scored = ("span_answer", "span_char_span", "null_score_diff", "exact", "f1", "outcome")
+        assert {key: record[key] for key in scored} == {key: own[key] for key in scored}
+        if record["span_end"]:
+            offsets = record["token_offsets"]
+            assert [offsets[record["span_start"]][0], offsets[record["span_end"]][1]] == own["span_char_span"]

@@ -37,7 +37,6 @@ MODEL_RULES = (*GPU_RULES, "faithfulness", "sanity_cascade", "convergence_ladder
 CPU_RULES = (
     "model",
     "tables",
-    "attention_tables",
     "example_figures",
     "table_datasets",
     "table_previews",

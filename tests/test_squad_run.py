@@ -1,5 +1,5 @@
-"""End to end on a generated SQuAD v2 file read by the demo model: every question kept, long contexts in windows,
-the predictions scored, and the comparisons by outcome drawn."""
+"""End to end on a generated SQuAD v2 file read by the demo model: every question kept, long contexts in windows
+(every window explained: ``explain_windows: all``), the predictions scored, and the comparisons by outcome drawn."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import read_table, snakemake, write_config
+from conftest import dry_run_jobs, read_table, snakemake, write_config
 
 from bertscope.data.examples import gold_answers, load_examples_file
 from bertscope.data.squad_demo import write_squad_demo
 from bertscope.evaluation.squad import OUTCOMES, score_prediction, summary_scores
-from bertscope.tables.outcomes import REGIONS
+from bertscope.pipeline.tensor_io import BatchFile
+from bertscope.tables.outcomes import REGIONS, other_window_units
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +33,7 @@ def squad_run(tmp_path_factory):
         attention=False,
         layers_per_job="all",
         examples_per_job=16,
+        explain_windows="all",
         figure_examples="none",
         threads_per_job=1,
         figure_formats=["png", "svg"],
@@ -41,9 +43,15 @@ def squad_run(tmp_path_factory):
     return workdir
 
 
+def own_predictions(run):
+    """The predictions rows of the examples' own units (each question's prediction window)."""
+    predictions = read_table(run, "predictions")
+    return predictions[~predictions["example"].isin(other_window_units(predictions))]
+
+
 def test_every_question_is_scored_as_squad_scores_it(squad_run):
     examples = load_examples_file(squad_run / "squad.json")
-    predictions = read_table(squad_run, "predictions").set_index("example")
+    predictions = own_predictions(squad_run).set_index("example")
     assert sorted(predictions.index) == sorted(examples)
     assert predictions["has_answer"].sum() == 20 and (~predictions["has_answer"]).sum() == 10
     for example_id, row in predictions.iterrows():
@@ -60,7 +68,7 @@ def test_every_question_is_scored_as_squad_scores_it(squad_run):
 
 def test_long_contexts_are_read_in_windows(squad_run):
     examples = load_examples_file(squad_run / "squad.json")
-    predictions = read_table(squad_run, "predictions").set_index("example")
+    predictions = own_predictions(squad_run).set_index("example")
     long = predictions[predictions["window_count"] > 1]
     assert len(long) == 3 and (long["window"] < long["window_count"]).all()
     assert (predictions.loc[predictions["window_count"] == 1, "window"] == 0).all()
@@ -74,9 +82,44 @@ def test_long_contexts_are_read_in_windows(squad_run):
         assert tokens.max() < 512
 
 
+def test_explain_windows_all_attributes_and_tables_every_window(squad_run):
+    examples = load_examples_file(squad_run / "squad.json")
+    every = read_table(squad_run, "predictions")
+    own = own_predictions(squad_run).set_index("example")
+    long = own[own["window_count"] > 1]
+    units = {unit: row for unit, row in every.set_index("example").iterrows() if unit not in own.index}
+    expected = {f"{example}#window{k}" for example, row in long.iterrows() for k in range(row["window_count"])}
+    assert set(units) == expected - {f"{example}#window{row['window']}" for example, row in long.iterrows()}
+    records = {}
+    for path in (squad_run / "results" / "inputs").glob("*.safetensors"):
+        records.update(BatchFile(path).records)
+    attributed = read_table(squad_run, "token_attributions").groupby("example")["token_index"].max() + 1
+    for unit, row in units.items():
+        example, window = unit.rsplit("#window", 1)
+        context, record = examples[example]["context"], records[unit]
+        assert (row["window"], row["window_count"]) == (int(window), long.at[example, "window_count"])
+        assert row["outcome"] == long.at[example, "outcome"], "the example's scored answer, over every window"
+        assert attributed[unit] == len(record["tokens"]) <= 512, "attributed, every token of its window"
+        # Its token indices map back to the context: input token i covers context[token_offsets[i]].
+        begin, end = record["context_char_span"]
+        assert [begin, end] == [row["context_char_begin"], row["context_char_end"]]
+        offsets = [offset for offset in record["token_offsets"] if offset is not None]
+        assert offsets[0][0] == begin and offsets[-1][1] == end
+        for token, offset in zip(record["tokens"], record["token_offsets"], strict=True):
+            if offset is not None:
+                assert context[offset[0] : offset[1]].lower() == token.removeprefix("##").lower()
+
+
+def test_changing_explain_windows_reruns_the_inputs_and_what_follows_not_the_model(squad_run):
+    planned = dry_run_jobs(squad_run, "--config", "explain_windows=prediction")
+    batches = len(list((squad_run / "results" / "inputs").glob("*.safetensors")))
+    assert "model" not in planned and planned["inputs"] == batches
+    assert dry_run_jobs(squad_run) == {}, "the run itself is complete"
+
+
 def test_the_outcome_summary_and_figures(squad_run):
     shares = pd.read_parquet(squad_run / "results" / "summaries" / "outcome_shares.parquet")
-    predictions = read_table(squad_run, "predictions")
+    predictions = own_predictions(squad_run)
     counts = predictions.groupby(["has_answer", "outcome"])["example"].nunique()
     found = shares.groupby(["has_answer", "outcome"])["examples"].max()
     assert found.to_dict() == counts.to_dict()

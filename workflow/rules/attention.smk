@@ -1,5 +1,5 @@
 # Part 2 of the tutorial (attention: true): per batch and group of attention_layers_per_job layers, attention
-# probabilities, their conductance and the attention norms; then per batch, a part of each Part 2 table.
+# probabilities, their conductance and the attention norms (the tables step writes the Part 2 tables).
 
 
 rule attention:
@@ -35,33 +35,6 @@ rule attention:
         figure_examples=lambda wildcards: FIGURE_BATCHES.get(wildcards.batch, []),
     script:
         step_script("attention_conductance")
-
-
-rule attention_tables:
-    input:
-        model=MODEL_DIR,
-        inputs=rules.inputs.output.inputs,
-        attention=lambda wildcards: attention_files(wildcards.batch),
-    output:
-        **{table: table_part(table) for table in ATTENTION_TABLES},
-    log:
-        "results/logs/attention_tables/{batch}.log",
-    benchmark:
-        "results/benchmarks/attention_tables/{batch}.tsv"
-    conda:
-        "../../environment.yml"
-    params:
-        code=step_code("build_attention_tables"),
-        examples=batch_examples,
-        tables=ATTENTION_TABLES,
-        target=config["target"],
-        n_steps=config["n_steps"],
-        procedure=config["procedure"],
-        precision=config["precision"],
-        fused_activations=config["fused_activations"],
-        attention_layer=config["attention_layer"],
-    script:
-        step_script("build_attention_tables")
 
 
 rule attention_summary:

@@ -39,6 +39,7 @@ from bertscope.pipeline.paths import (  # noqa: E402
 )
 from bertscope.pipeline.plan import (  # noqa: E402
     ALL_LAYERS,
+    check_window_units,
     chosen_attention_layer,
     example_batches,
     figure_batches,
@@ -47,9 +48,7 @@ from bertscope.pipeline.plan import (  # noqa: E402
     shares_one_pass,
 )
 from bertscope.tables.schemas import (  # noqa: E402
-    ATTENTION_TABLES,
     FAITHFULNESS_TABLES,
-    PART1_TABLES,
     SUMMARY_TABLES,
     example_figure_tables,
     tables_of_run,
@@ -99,6 +98,7 @@ def load_examples():
 
 EXAMPLES = load_examples()
 try:
+    check_window_units(list(EXAMPLES), config["explain_windows"])
     BATCHES = example_batches(list(EXAMPLES), config["examples_per_job"])
     FIGURE_BATCHES = figure_batches(
         BATCHES,
@@ -119,6 +119,8 @@ TABLES = tables_of_run(
     bool(SANITY_BATCHES),
     bool(FIGURE_BATCHES),
 )
+# The tables the tables step writes a part of per batch: Part 1's, and Part 2's with attention.
+BATCH_TABLES = tables_of_run(config["attention"])
 
 
 wildcard_constraints:

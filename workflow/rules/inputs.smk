@@ -20,6 +20,7 @@ rule inputs:
         },
         long_context=config["long_context"],
         stride=config["stride"],
+        explain_windows=config["explain_windows"],
         procedure=config["procedure"],
         device=config["device"],
         fused_activations=config["fused_activations"],

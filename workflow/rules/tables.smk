@@ -1,3 +1,5 @@
+# One job per batch writes its part of every Part 1 table and, with attention: true, of every Part 2 table (one job,
+# not two: fewer jobs per example; a Part 2 setting reruns the Part 1 tables too, seconds of CPU per batch).
 rule tables:
     input:
         model=MODEL_DIR,
@@ -5,8 +7,11 @@ rule tables:
         embeddings=rules.embedding_lig.output.attributions,
         subembeddings=rules.subembedding_lig.output.attributions,
         conductance=lambda wildcards: conductance_files(wildcards.batch),
+        attention=lambda wildcards: (
+            attention_files(wildcards.batch) if config["attention"] else []
+        ),
     output:
-        **{table: table_part(table) for table in PART1_TABLES},
+        **{table: table_part(table) for table in BATCH_TABLES},
     log:
         "results/logs/tables/{batch}.log",
     benchmark:
@@ -17,12 +22,13 @@ rule tables:
         **auto_settings(config),
         code=step_code("build_tables"),
         examples=batch_examples,
-        tables=PART1_TABLES,
+        tables=BATCH_TABLES,
         target=config["target"],
         n_steps=config["n_steps"],
         procedure=config["procedure"],
         precision=config["precision"],
         fused_activations=config["fused_activations"],
+        attention_layer=config["attention_layer"] if config["attention"] else None,
     script:
         step_script("build_tables")
 

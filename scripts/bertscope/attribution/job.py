@@ -49,7 +49,23 @@ class ExampleGroup:
         )
 
 
-def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, attention_layers: int = 0):
+def batch_units(smk) -> list[str]:
+    """The explained units of a job's batch, in order: every record of its inputs file, each example's (with the
+    example's id) and, with ``explain_windows: all``, the other windows of its long contexts
+    (:func:`bertscope.data.prepare.prepare_example`).
+
+    Args:
+        smk: Snakemake's job object (``input.inputs``).
+
+    Returns:
+        The units' ids; the batch's example ids when every example is one unit.
+    """
+    return BatchFile(smk.input.inputs).examples
+
+
+def attribution_job(
+    smk, attention_weights: bool = False, min_points: int = 2, attention_layers: int = 0, units: list[str] | None = None
+):
     """What every attribution step starts with: torch set up, the model on the device, and the batch's examples.
 
     Args:
@@ -60,6 +76,8 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, a
             (:func:`~bertscope.attribution.batching.group_limit`).
         attention_layers: the layers whose attention probabilities' conductance the step takes (Part 2), which
             the groups' memory counts (:func:`~bertscope.attribution.part1.bytes_per_point`).
+        units: the inputs file's units to attribute (:func:`batch_units`); None: the batch's examples
+            (``params.examples``: each example's prediction window).
 
     Returns:
         The model, the device's name, and an iterator of :class:`ExampleGroup`: the examples sorted by length and
@@ -72,7 +90,7 @@ def attribution_job(smk, attention_weights: bool = False, min_points: int = 2, a
     device = resolve_device(smk.params.device)
     model = load_model(smk.input.model, device, attention_weights, smk.params.fused_activations)
     inputs = BatchFile(smk.input.inputs, framework="pt", device=str(device))
-    lengths = {example: len(inputs.records[example]["tokens"]) for example in smk.params.examples}
+    lengths = {unit: len(inputs.records[unit]["tokens"]) for unit in (smk.params.examples if units is None else units)}
     budget = activation_memory_budget(device)
 
     def limit(length: int) -> int:

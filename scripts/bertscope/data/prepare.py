@@ -7,7 +7,10 @@ start and end logits) is the one the attributions explain. The scored one (``spa
 read in windows (``long_context: windows``) is decoded over every window as the Hugging Face QA pipeline does: the
 best span of any window, against the smallest null score of any window; the window holding that best span is the
 one explained (its tensors are the example's), and the record says which window it is and where it lies in the
-context.
+context. With ``explain_windows: all`` every other window is explained too, as a unit of its own
+(:func:`~bertscope.data.windows.window_unit`): its record has that window's tokens, characters, true span and
+tutorial prediction (the argmaxes within it, which its attributions explain), and the example's scored answer (its
+``span_start``/``span_end`` the answer's tokens in that window, 0 when the window does not hold them).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 
 from bertscope.data.examples import gold_answers
 from bertscope.data.qa_inputs import encode_windows
+from bertscope.data.windows import window_unit
 from bertscope.evaluation.squad import best_span, outcome, score_prediction
 from bertscope.models.families import max_tokens
 from bertscope.models.forward import run_on_input
@@ -40,9 +44,23 @@ def _decoded(window, logits) -> object:
     return best_span(start_logits, end_logits, context_begin, context_end)
 
 
-def prepare_example(tokenizer, model, device, example_id: str, example: dict, params) -> tuple[dict, dict]:
-    """The example's input/reference tensors and logits (of the explained window), and its record (tokens, spans,
-    both predictions, the scored answer's exact match and F1, the window)."""
+def prepare_example(tokenizer, model, device, example_id: str, example: dict, params) -> dict[str, tuple[dict, dict]]:
+    """The example's explained units: the window holding the prediction (with the example's id) and, with
+    ``explain_windows: all``, every other window of a long context.
+
+    Args:
+        tokenizer: the model's fast tokenizer.
+        model: the QA model, on ``device``.
+        device: where the model runs.
+        example_id: the example's id.
+        example: its question, context, answer(s) and ``token_to_explain``.
+        params: the step's settings: ``long_context``, ``stride``, ``procedure``, ``explain_windows``.
+
+    Returns:
+        ``{unit id: (tensors, record)}``, the example's own unit first, then the other windows in order: the
+        input/reference tensors and logits, (1, L) each, and the record (tokens, spans, both predictions, the
+        scored answer's exact match and F1, the window).
+    """
     windows = encode_windows(
         tokenizer,
         example_id,
@@ -61,13 +79,47 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
     encoded, logits, span = max(read, key=lambda item: item[2].score)
     null_score = min(decoded.null_score for _, _, decoded in read)
     is_null = null_score > span.score
-
-    start, end = (int(logits[name][0].argmax()) for name in ("start_logits", "end_logits"))
-    answer_ids = encoded.tensors["input_ids"][0, start : end + 1].tolist()
     span_chars = None if is_null else (encoded.token_offsets[span.start][0], encoded.token_offsets[span.end][1])
     span_answer = "" if span_chars is None else example["context"][span_chars[0] : span_chars[1]]
     golds = gold_answers(example)
     exact, f1 = score_prediction(golds, span_answer)
+    scored = {
+        "span_char_span": None if span_chars is None else list(span_chars),
+        "span_answer": span_answer,
+        "null_score_diff": null_score - span.score,
+        "exact": exact,
+        "f1": f1,
+        "outcome": outcome(span_answer, exact),
+    }
+    span_tokens = (0, 0) if is_null else (span.start, span.end)
+    record = _window_record(tokenizer, example_id, example, encoded, logits, span_tokens, scored)
+    units = {example_id: ({**encoded.tensors, **logits}, record)}
+    if params.explain_windows == "all":
+        for other, other_logits, _ in read:
+            if other is not encoded:
+                located = _span_tokens(other, span_chars)
+                other_record = _window_record(tokenizer, example_id, example, other, other_logits, located, scored)
+                units[window_unit(example_id, other.window)] = ({**other.tensors, **other_logits}, other_record)
+    return units
+
+
+def _span_tokens(encoded, span_chars) -> tuple[int, int]:
+    """The first and last token of a window's input that cover exactly the characters ``span_chars``; (0, 0) for the
+    null answer or a window that does not hold them."""
+    if span_chars is not None:
+        starts = [index for index, offset in enumerate(encoded.token_offsets) if offset and offset[0] == span_chars[0]]
+        ends = [index for index, offset in enumerate(encoded.token_offsets) if offset and offset[1] == span_chars[1]]
+        if starts and ends:
+            return starts[0], ends[-1]
+    return 0, 0
+
+
+def _window_record(tokenizer, example_id: str, example: dict, encoded, logits, span_tokens, scored: dict) -> dict:
+    """One explained window's record: its own tokens, true span and tutorial prediction, and the example's scored
+    answer (``scored``, over every window), at ``span_tokens`` of this window's input."""
+    start, end = (int(logits[name][0].argmax()) for name in ("start_logits", "end_logits"))
+    answer_ids = encoded.tensors["input_ids"][0, start : end + 1].tolist()
+    golds = gold_answers(example)
     record = {
         "example": example_id,
         **{field: example[field] for field in ("question", "context")},
@@ -89,14 +141,9 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         "predicted_answer": tokenizer.decode(answer_ids) if end >= start else "",
         "start_prob": float(torch.softmax(logits["start_logits"][0], dim=0).max()),
         "end_prob": float(torch.softmax(logits["end_logits"][0], dim=0).max()),
-        "span_start": 0 if is_null else span.start,
-        "span_end": 0 if is_null else span.end,
-        "span_char_span": None if span_chars is None else list(span_chars),
-        "span_answer": span_answer,
-        "null_score_diff": null_score - span.score,
-        "exact": exact,
-        "f1": f1,
-        "outcome": outcome(span_answer, exact),
+        "span_start": span_tokens[0],
+        "span_end": span_tokens[1],
+        **scored,
     }
     log.info(
         "%s: %d tokens (window %d of %d), answer %d..%d, predicted %d..%d '%s', scored '%s' (%s)",
@@ -109,7 +156,7 @@ def prepare_example(tokenizer, model, device, example_id: str, example: dict, pa
         start,
         end,
         record["predicted_answer"],
-        span_answer,
-        record["outcome"],
+        scored["span_answer"],
+        scored["outcome"],
     )
-    return {**encoded.tensors, **logits}, record
+    return record

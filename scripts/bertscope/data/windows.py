@@ -73,3 +73,17 @@ def context_windows(
         offsets = [tuple(offset) for offset, part in pairs if part == 1]
         windows.append(Window(index, token_at[offsets[0]], token_at[offsets[-1]] + 1))
     return windows
+
+
+def window_unit(example_id: str, window: int) -> str:
+    """The id of an example's window explained as its own unit (``explain_windows: all``) when it is not the
+    prediction's window (that one keeps the example's id): ``{example}#window{k}``.
+
+    Args:
+        example_id: the example's id.
+        window: the window's index, from 0.
+
+    Returns:
+        The unit's id, as the tables' ``example`` column holds it.
+    """
+    return f"{example_id}#window{window}"

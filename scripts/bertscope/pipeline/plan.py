@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from bertscope import BertscopeError
+from bertscope.data.windows import window_unit
 from bertscope.pipeline.names import example_file_name
 
 ALL_LAYERS = "layers_all"
@@ -69,24 +70,42 @@ def shares_one_pass(procedure: str, layers_per_job) -> bool:
     return procedure == "corrected" and layers_per_job == "all"
 
 
-def _closes_batch(example_id: str, examples_per_job: int) -> bool:
-    """Whether a batch ends after ``example_id``: true for one id in ``examples_per_job``, decided by the id alone."""
+def _closes_batch(example_id: str, modulus: int) -> bool:
+    """Whether ``example_id`` may end a batch: true for one id in ``modulus``, decided by the id alone."""
     digest = hashlib.blake2b(example_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % examples_per_job == 0
+    return int.from_bytes(digest, "big") % modulus == 0
+
+
+def batch_size_rule(examples_per_job: int) -> tuple[int, int, int]:
+    """The content-defined batching's three numbers for ``examples_per_job`` e: the fewest members before a batch
+    may end, ``m = ceil(e / 2)``; the modulus ``q = e - m + 1`` of the ids that end it from then on; the cap ``3 e``.
+
+    A batch so holds ``m - 1`` members and then a geometric number of mean ``q`` (up to the first id that ends it):
+    ``m - 1 + q = e`` on average, by construction (the cap, 2.5 e past the minimum, cuts the mean by about 0.3 %).
+
+    Args:
+        examples_per_job: the config's ``examples_per_job``, at least 1.
+
+    Returns:
+        ``(minimum, modulus, cap)``; for 1, ``(1, 1, 3)``: every id ends its batch.
+    """
+    minimum = -(-examples_per_job // 2)
+    return minimum, examples_per_job - minimum + 1, 3 * examples_per_job
 
 
 def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, list[str]]:
     """The batches of examples that one job of each per-batch step handles together, in run order.
 
-    Boundaries are content-defined: a batch ends after an example whose id hashes to 0 modulo
-    ``examples_per_job`` (one id in ``examples_per_job``), or once it holds ``3 * examples_per_job`` examples. A
-    batch's membership so depends on its own ids and, through the cap, on those since the last such id, never on
-    examples elsewhere in the file: inserting, removing or editing k examples changes about k batches (at most
-    about 2k), wherever they are, and every other job stays done. Batches hold ``examples_per_job`` examples on
-    average (a little fewer: the cap cuts the longest runs), between 1 and three times that;
-    ``examples_per_job: 1`` is one example a batch. A batch is named after the file names of its examples
-    (:func:`~bertscope.pipeline.names.example_file_name`): the one alone, or ``first..last``; no file name holds
-    '..', so no two batches share a name.
+    Boundaries are content-defined, with the standard minimum-size rule (:func:`batch_size_rule`): a batch ends
+    after an example whose id hashes to 0 modulo ``q = e - ceil(e/2) + 1`` once it holds at least ``ceil(e/2)``
+    examples, or once it holds ``3 e`` (``e`` = ``examples_per_job``). Batches hold ``e`` examples on average by
+    construction, between ``ceil(e/2)`` and ``3 e`` (the last one fewer), with a standard deviation of about ``e/2``;
+    ``examples_per_job: 1`` is one example a batch. A batch's membership depends on its own ids and those of the
+    batches just before it (the minimum and the cap count from the previous boundary), never on examples elsewhere in
+    the file: inserting, removing or editing k examples changes about k batches (at most about 2k), wherever they
+    are, as the boundaries fall back into step within a batch or two, and every other job stays done. A batch is
+    named after the file names of its examples (:func:`~bertscope.pipeline.names.example_file_name`): the one alone,
+    or ``first..last``; no file name holds '..', so no two batches share a name.
 
     Args:
         example_ids: every example id, in run order.
@@ -110,15 +129,40 @@ def example_batches(example_ids: list[str], examples_per_job: int) -> dict[str, 
             )
         batches[name] = members
 
+    minimum, modulus, cap = batch_size_rule(examples_per_job)
     members: list[str] = []
     for example in example_ids:
         members.append(example)
-        if len(members) == 3 * examples_per_job or _closes_batch(example, examples_per_job):
+        if len(members) == cap or (len(members) >= minimum and _closes_batch(example, modulus)):
             close(members)
             members = []
     if members:
         close(members)
     return batches
+
+
+def check_window_units(example_ids: list[str], explain_windows: str) -> None:
+    """Refuse, with ``explain_windows: all``, an example whose id is that of another example's window unit
+    (:func:`~bertscope.data.windows.window_unit`): the two would share a name in the tables.
+
+    Args:
+        example_ids: every example id of the run.
+        explain_windows: the ``explain_windows`` setting.
+
+    Raises:
+        BertscopeError: such an id, naming the field and the fix.
+    """
+    if explain_windows != "all":
+        return
+    ids = set(example_ids)
+    for unit in example_ids:
+        base, marker, window = unit.rpartition("#window")
+        if marker and window.isdigit() and base in ids and window_unit(base, int(window)) == unit:
+            raise BertscopeError(
+                f"config field 'explain_windows': with all, the windows of example {base!r} are named "
+                f"'{base}#window<k>', and {unit!r} is the id of another example. "
+                f"Fix: rename example {unit!r}, or set explain_windows: prediction"
+            )
 
 
 def figure_examples(selection, inline_ids: list[str], example_ids: list[str]) -> list[str]:

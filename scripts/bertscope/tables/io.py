@@ -97,18 +97,24 @@ def read_part(path: str | os.PathLike, columns: list[str] | None = None, filters
     return table.to_pandas()
 
 
-def write_table_parts(rows: dict[str, list[pd.DataFrame]], outputs, tables, metadata: dict[str, str]) -> None:
+def write_table_parts(rows: dict[str, list[pd.DataFrame]], outputs, metadata: dict[str, dict[str, str]]) -> None:
     """Write each table's collected rows to its output path (``outputs[table]``), an empty part where none.
 
     Every part is staged first and all are moved into place together at the end, so that a job killed while
     writing leaves none of its parts (which Snakemake would find, marked incomplete, and refuse to rerun over
     without ``--rerun-incomplete``).
+
+    Args:
+        rows: ``{table: [frames]}``, the rows collected per table (a table without any gets an empty part).
+        outputs: the job's output paths by table.
+        metadata: the Parquet key/value metadata of each table written
+            (:func:`~bertscope.pipeline.provenance.table_metadata`), by table: its keys are the tables written.
     """
     with contextlib.ExitStack() as stack:
-        for table in tables:
+        for table, table_metadata in metadata.items():
             frame = pd.concat(rows[table], ignore_index=True) if rows.get(table) else pd.DataFrame()
             staging = stack.enter_context(atomic_output(outputs[table]))
-            _write_arrow(frame, table, staging, metadata)
+            _write_arrow(frame, table, staging, table_metadata)
             log.info("%s: %d rows", table, len(frame))
 
 

@@ -9,7 +9,8 @@ overlap (spans lie in the context) and ``[CLS]``/``[SEP]`` belong to none but th
 
 Examples are grouped by ``has_answer`` and ``outcome`` (:data:`bertscope.evaluation.squad.OUTCOMES`); a group's
 share is the mean over its examples, its delta the group's mean minus the mean over every example. The token-level
-table is read one part (batch) at a time.
+table is read one part (batch) at a time. Each question counts once, at its prediction's window: the other windows'
+units of ``explain_windows: all`` (:func:`other_window_units`) are left out.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from bertscope.data.windows import window_unit
 from bertscope.evaluation.squad import OUTCOMES
 from bertscope.tables.summary import _table_error, dataset_parts
 
 REGIONS = ("question", "context", "predicted span", "gold span")
 """The parts of an input whose share of the |attribution| is compared."""
 
-SPAN_COLUMNS = ["example", "has_answer", "outcome", "span_start", "span_end", "true_start", "true_end"]
+SPAN_COLUMNS = ["example", "has_answer", "outcome", "span_start", "span_end", "true_start", "true_end", "window"]
 """The ``predictions`` columns the comparison reads."""
 
 TOKEN_COLUMNS = ["example", "target", "source", "layer", "token_index", "token", "attribution"]
@@ -85,10 +87,34 @@ def region_shares(rows: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
     return shares.astype({"layer": "Int64", "share": "float64"})
 
 
-def region_shares_of_dataset(dataset: str | Path, spans: pd.DataFrame) -> pd.DataFrame:
-    """:func:`region_shares` over a ``token_attributions`` dataset, read one part at a time."""
+def other_window_units(predictions: pd.DataFrame) -> set[str]:
+    """The units of ``predictions`` that are another window of an example (``explain_windows: all``), not an example's
+    own: each id that is :func:`~bertscope.data.windows.window_unit` of an example of the table and its row's window.
+
+    Args:
+        predictions: ``predictions`` rows (example, window).
+
+    Returns:
+        Those units' ids (none unless some example was explained in every window).
+    """
+    ids = set(predictions["example"])
+    others = set()
+    for unit, window in zip(predictions["example"], predictions["window"], strict=True):
+        suffix = window_unit("", int(window))
+        if unit.endswith(suffix) and unit[: -len(suffix)] in ids:
+            others.add(unit)
+    return others
+
+
+def region_shares_of_dataset(dataset: str | Path, spans: pd.DataFrame, skipped: set[str] = frozenset()) -> pd.DataFrame:
+    """:func:`region_shares` over a ``token_attributions`` dataset, read one part at a time, the units ``skipped``
+    (:func:`other_window_units`) left out."""
+    filters = [("example", "not in", sorted(skipped))] if skipped else None
     return pd.concat(
-        [region_shares(pd.read_parquet(part, columns=TOKEN_COLUMNS), spans) for part in dataset_parts(dataset)],
+        [
+            region_shares(pd.read_parquet(part, columns=TOKEN_COLUMNS, filters=filters), spans)
+            for part in dataset_parts(dataset)
+        ],
         ignore_index=True,
     )
 

@@ -26,7 +26,10 @@ table. Schemas (one row per ...):
     span_answer against every gold answer; outcome: correct, wrong or abstained; window: the explained window
     (0-based) of window_count; context_char_begin/end: the characters of the context that window holds, so that
     input token ``i`` of the context is context character ``context_char_begin`` onwards, as the inputs record's
-    ``token_offsets`` give per token.
+    ``token_offsets`` give per token. With ``explain_windows: all`` a long context's other windows are units of
+    their own in every table (``example`` = ``{example}#window{k}``: :func:`bertscope.data.windows.window_unit`),
+    with their own tutorial prediction and true span, the example's scored answer (span_start/end its tokens in
+    that window, 0 when the window does not hold them) and their window's index and characters.
 ``convergence_deltas``: example, target, source, layer, delta, n_steps, relative_delta, converged — every
     attribution's convergence delta, the steps it used and its relative delta |delta| / |F(input) − F(reference)|;
     converged: with ``n_steps: auto``, whether the example's attribution met ``n_steps_tolerance`` (every target, and
@@ -262,7 +265,7 @@ context, predicted span, gold span): ``examples`` in the group, ``share``: the g
 summed |attribution| on the region's tokens, ``delta``: that mean minus the mean over every example."""
 
 ATTENTION_TABLES = ("attention_heads", "attention_matrices", "value_norms", "word_input_conductance")
-"""The tables of Part 2, written by the ``attention_tables`` step; the others by ``tables``."""
+"""The tables of Part 2 (``attention: true``), written by the ``tables`` step with Part 1's."""
 FAITHFULNESS_TABLES = ("faithfulness_curves", "faithfulness_aopc", "loo_agreement")
 """The tables of the ``faithfulness`` step (``faithfulness: true``)."""
 SANITY_TABLES = ("sanity_cascade",)
