@@ -179,9 +179,9 @@ INTERMEDIATES = [
         f"results/inputs/{BATCH}.safetensors",
         "embedding_lig|subembedding_lig|layer_conductance|attention|faithfulness|sanity_cascade|convergence_ladder",
     ),
-    (f"results/attributions/{BATCH}/embeddings.safetensors", "tables"),
-    (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables"),
-    (f"results/attributions/{BATCH}/conductance_layers_02-02.safetensors", "tables"),
+    (f"results/attributions/{BATCH}/embeddings.safetensors", "tables|faithfulness"),
+    (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables|faithfulness"),
+    (f"results/attributions/{BATCH}/conductance_layers_02-02.safetensors", "tables|faithfulness"),
 ]
 
 
@@ -556,7 +556,7 @@ def test_a_full_disk_fails_clearly_and_marks_nothing_complete(complete_run, tmp_
     kept = tmp_path / "tables"
     shutil.move(tables, kept)
     tables.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(tables)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(tables)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:

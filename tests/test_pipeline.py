@@ -241,7 +241,7 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tm
     }
     # The plan above is the test's claim; running the part that reads the new numbers (the tables and the example
     # figures) shows that the model and inputs are kept while they are redone.
-    targets = ("--config", f"n_steps={N_STEPS + 2}", TABLES, f"results/figures/{BATCH}")
+    targets = (TABLES, f"results/figures/{BATCH}", "--config", f"n_steps={N_STEPS + 2}")  # targets before --config
     completed = snakemake(workdir, "--cores", "2", *targets)
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert {path: path.stat().st_mtime_ns for path in model_files} == model_files
@@ -267,7 +267,7 @@ def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_d
     assert {rule: planned[rule] for rule in per_batch} == dict.fromkeys(per_batch, 2)
     assert planned["layer_conductance"] == 6
     figures = ("results/figures/repeated", "results/figures/tutorial")
-    completed = snakemake(workdir, "--cores", "2", *config, TABLES, *figures)
+    completed = snakemake(workdir, "--cores", "2", TABLES, *figures, *config)
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert (workdir / "results" / "inputs" / "tutorial.safetensors").is_file()
     for table, frame in batched.items():
@@ -304,7 +304,7 @@ def test_full_storage_keeps_every_tensor_and_gives_identical_tables(run_dir, tmp
     config = ("--config", "attribution_storage=full")
     planned = dry_run_jobs(workdir, *config)
     assert {"inputs", "model"}.isdisjoint(planned) and planned["layer_conductance"] == 3
-    completed = snakemake(workdir, "--cores", "2", *config, TABLES)
+    completed = snakemake(workdir, "--cores", "2", TABLES, *config)
     assert completed.returncode == 0, completed.stderr[-5000:]
     for table, frame in summary_tables.items():
         pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
@@ -465,7 +465,7 @@ def corrected_dir(run_dir, tmp_path_factory):
     shutil.copytree(run_dir, workdir, symlinks=True, dirs_exist_ok=True)
     planned = dry_run_jobs(workdir, *CORRECTED)
     assert "model" not in planned and planned["inputs"] == 1 and planned["layer_conductance"] == 3
-    completed = snakemake(workdir, "--cores", "2", *CORRECTED, TABLES, f"results/figures/{BATCH}")
+    completed = snakemake(workdir, "--cores", "2", TABLES, f"results/figures/{BATCH}", *CORRECTED)
     assert completed.returncode == 0, completed.stderr[-5000:]
     return workdir
 
@@ -491,7 +491,7 @@ def test_corrected_with_every_layer_in_one_job_shares_one_pass_and_gives_the_sam
     planned = dry_run_jobs(workdir, *config)
     assert planned["path_attribution"] == 1
     assert not {"embedding_lig", "layer_conductance", "subembedding_lig", "inputs"} & set(planned)
-    completed = snakemake(workdir, "--cores", "2", *config, TABLES)
+    completed = snakemake(workdir, "--cores", "2", TABLES, *config)
     assert completed.returncode == 0, completed.stderr[-5000:]
     attributions = workdir / "results" / "attributions" / BATCH
     assert (attributions / "conductance_layers_all.safetensors").is_file()
