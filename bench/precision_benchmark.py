@@ -12,11 +12,12 @@ prints, per table and floating-point column, the largest |difference| from fp32 
 magnitude measured against that 1%), whether the other columns (tokens, indices, predictions) are equal, and the
 convergence deltas (``convergence_deltas``, largest |δ| by source) at each precision. The demo model runs the
 tutorial's example and three like it at the default ``n_steps`` (50); the bert-base-shaped random model (that of
-bench/run_benchmark.py) three of them at ``--bert-base-n-steps`` (10 on a CPU: the default's 50 would take about
-20 minutes per precision on 2 CPUs). The tutorial's example gets the figures, so Part 2's per-figure-example
-tables and the sanity cascade have rows. On a CPU ``tf32`` is a no-op (it sets CUDA's matmul mode only), so the
-CPU default leaves it out; on a GPU the default measures all three. Writes the Markdown and the raw numbers to
-bench/results/precision-<timestamp>.md and .json.
+bench/run_benchmark.py) three of them at ``--bert-base-n-steps`` (10 on a CPU, where the default's 50 would make
+the attribution jobs about 5 times as long). The tutorial's example gets the figures, so Part 2's
+per-figure-example tables and the sanity cascade have rows. ``--shapes`` also takes a local model directory (your
+own checkpoint: three of those examples at n_steps 50). On a CPU ``tf32`` is a no-op (it sets CUDA's matmul mode
+only), so the CPU default leaves it out; on a GPU the default measures all three. Writes the Markdown and the raw
+numbers to bench/results/precision-<timestamp>.md and .json.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def markdown(shape: str, runs: dict[str, dict], differences: dict[str, list[dict
 
 def main(argv=None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default="demo,bert-base", help="comma-separated: demo, bert-base")
+    parser.add_argument("--shapes", default="demo,bert-base", help="demo, bert-base, a model directory")
     parser.add_argument(
         "--precisions", default=None, help="fp32 first (default: fp32,bf16 on a CPU; fp32,tf32,bf16 on a GPU)"
     )
@@ -193,13 +194,15 @@ def main(argv=None) -> list[str]:
     for shape in args.shapes.split(","):
         if shape == "demo":
             model, n_steps, count = "demo", 50, args.examples or 4
-        else:
+        elif shape == "bert-base":
             model = str(build_model(BENCH / "work" / "bert_base_model"))
             n_steps, count = args.bert_base_n_steps or (50 if gpu else 10), args.examples or 3
+        else:  # a local model directory: the user's own checkpoint, at the default n_steps
+            model, n_steps, count = str(Path(shape).resolve()), 50, args.examples or 3
         examples = throughput_examples(count)
         runs, tables = {}, {}
         for precision in precisions:
-            workdir = WORK / f"{shape}-{precision}"
+            workdir = WORK / f"{Path(shape).name}-{precision}"
             record_path = workdir / "precision_run.json"
             if args.compare_only:
                 runs[precision] = json.loads(record_path.read_text())
