@@ -9,8 +9,9 @@ before the step: ``snakemake.logging``, ``snakemake.iocontainers``), torch, tran
 attribution modules, the weights (:func:`bertscope.models.loading.load_model`, the model of the demo or of
 bench/run_benchmark.py's bert-base shape), the inputs (a batch file of one 160-token example, read and checked as
 a job reads it), the first embedding LIG (2 path points) and writing its file. With ``--steps``: per step script
-of ``--scripts`` (default: this checkout's scripts/), the seconds a fresh process takes to run the preamble's
-imports and the script's own (everything before its ``main``), the median of ``--repeats``. Prints Markdown tables.
+of ``--scripts`` (default: this checkout's scripts/; ``--only`` names some), the wall and CPU seconds a fresh
+process takes to run the preamble's imports and the script's own (everything before its ``main``), the median of
+``--repeats``. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -94,27 +96,30 @@ def job_phases(shape: str, threads: int, repeats: int) -> list[tuple[str, float]
     return [(name, statistics.median(values)) for name, values in seconds.items()]
 
 
-def step_imports(scripts: Path, repeats: int) -> list[tuple[str, float]]:
-    """Per step script of ``scripts``, the median seconds of a fresh process's preamble and script imports."""
+def step_imports(scripts: Path, repeats: int, only: list[str]) -> list[tuple[str, float, float]]:
+    """Per step script of ``scripts`` (or those named in ``only``): the median wall and CPU seconds (user + system,
+    which the other processes of a loaded machine do not inflate) of a fresh process's preamble and script imports."""
     code = (
-        "import time; launched = time.perf_counter()\n"
         f"{PREAMBLE}\n"
-        "import importlib.util, json, sys\n"
+        "import importlib.util, sys\n"
         f"sys.path.insert(0, {str(scripts)!r})\n"
         "spec = importlib.util.spec_from_file_location('step', sys.argv[1])\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "print(json.dumps({'done': time.perf_counter()}))\n"
     )
-    names = sorted(path.stem for path in scripts.glob("*.py"))
-    times: dict[str, list[float]] = {name: [] for name in names}
+    names = only or sorted(path.stem for path in scripts.glob("*.py"))
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):  # round-robin: a change of the machine's load falls on every step alike
         for name in names:
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
             launched = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-c", code, str(scripts / f"{name}.py")], check=True, capture_output=True, cwd=REPO
             )
-            times[name].append(time.perf_counter() - launched)
-    return [(name, statistics.median(values)) for name, values in times.items()]
+            wall[name].append(time.perf_counter() - launched)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
+    return [(name, statistics.median(wall[name]), statistics.median(cpu[name])) for name in names]
 
 
 def main() -> None:
@@ -124,16 +129,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", action="store_true", help="time every step script's imports instead")
     parser.add_argument("--scripts", type=Path, default=REPO / "scripts", help="the step scripts (--steps)")
+    parser.add_argument("--only", nargs="*", default=[], help="these step scripts only (--steps)")
     args = parser.parse_args()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     if args.steps:
-        print(f"| step script ({args.scripts}), median of {args.repeats} | seconds |\n|---|---|")
-        rows = step_imports(args.scripts.resolve(), args.repeats)
+        print(f"| step script ({args.scripts}), median of {args.repeats} | wall s | CPU s |\n|---|---|---|")
+        for name, wall, cpu in step_imports(args.scripts.resolve(), args.repeats, args.only):
+            print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
     else:
         print(f"| phase ({args.shape} shape, {args.threads} thread, median of {args.repeats}) | seconds |\n|---|---|")
-        rows = job_phases(args.shape, args.threads, args.repeats)
-    for name, seconds in rows:
-        print(f"| {name} | {seconds:.2f} |")
+        for name, seconds in job_phases(args.shape, args.threads, args.repeats):
+            print(f"| {name} | {seconds:.2f} |")
     print(f"\nload average before (1, 5, 15 min): {load}; after: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
