@@ -5,7 +5,8 @@ import json
 
 from bertscope.evaluation.squad import scores_of_predictions
 from bertscope.figures.outcomes import draw_outcome_figures
-from bertscope.figures.style import figure_footer, write_text
+from bertscope.figures.pages import write_text
+from bertscope.figures.style import figure_footer
 from bertscope.figures.summary import read_dataset
 from bertscope.pipeline.provenance import table_metadata
 from bertscope.pipeline.step import run_step

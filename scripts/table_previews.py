@@ -4,7 +4,7 @@ import html
 import json
 from pathlib import Path
 
-from bertscope.figures.style import html_page, write_text
+from bertscope.figures.pages import html_page, write_text
 from bertscope.pipeline.step import run_step
 
 

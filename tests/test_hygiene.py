@@ -107,3 +107,36 @@ def test_every_script_is_glue():
     lengths = {path.name: len(path.read_text().splitlines()) for path in sorted((REPO / "scripts").glob("*.py"))}
     assert len(lengths) >= 16
     assert not {name: length for name, length in lengths.items() if length > 60}
+
+
+MODEL_STEPS = {
+    "prepare_inputs",
+    "embedding_lig",
+    "subembedding_lig",
+    "layer_conductance",
+    "path_attribution",
+    "attention_conductance",
+    "faithfulness",
+    "sanity_cascade",
+    "build_demo_model",
+}
+"""The scripts that run a model; every other step starts without torch, transformers or captum."""
+
+
+def test_steps_that_run_no_model_import_no_torch():
+    """Importing torch, transformers and captum costs seconds per job (bench/README.md): the table, figure,
+    summary, model-check and provenance steps must not pay it."""
+    others = sorted(path.stem for path in (REPO / "scripts").glob("*.py") if path.stem not in MODEL_STEPS)
+    assert len(others) >= 12
+    scripts = REPO / "scripts"
+    probe = (
+        "import importlib.util, sys\n"
+        f"sys.path.insert(0, {str(scripts)!r})\n"
+        f"for name, path in {[(name, str(scripts / f'{name}.py')) for name in others]!r}:\n"
+        "    spec = importlib.util.spec_from_file_location('step_' + name, path)\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "    heavy = [module for module in ('torch', 'transformers', 'captum') if module in sys.modules]\n"
+        "    assert not heavy, f'scripts/{name}.py imports {heavy}'\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]

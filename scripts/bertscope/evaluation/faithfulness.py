@@ -31,11 +31,9 @@ from bertscope import TARGETS, BertscopeError
 from bertscope.evaluation.ranks import kendall_tau
 from bertscope.models.forward import run_on_input
 from bertscope.pipeline.schema import check_allowed
+from bertscope.tables.faithfulness import MEASURES, RANDOM_SOURCE
 
-MEASURES = ("comprehensiveness", "sufficiency")
 PROBABILITIES = ("start", "end", "span")
-RANDOM_SOURCE = "random"
-"""The ``source`` of the random baseline's rows."""
 
 
 def removable_tokens(record: dict, protect: str) -> np.ndarray:

@@ -12,17 +12,16 @@ import pandas as pd
 from matplotlib import colormaps
 
 from bertscope import TARGETS
+from bertscope.figures.pages import html_page, write_text
 from bertscope.figures.style import (
     add_footer,
     diverging_heatmap,
     draw_boxes,
     explained_token,
-    html_page,
     new_figure,
     save_figure,
     symmetric_scale,
     token_label,
-    write_text,
 )
 from bertscope.tables.part1 import DENSITY_BINS, attribution_pmf
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from bertscope import TARGETS
-from bertscope.evaluation.faithfulness import MEASURES, RANDOM_SOURCE
 from bertscope.figures.style import add_footer, new_figure, save_figure
+from bertscope.tables.faithfulness import MEASURES, RANDOM_SOURCE
 
 SOURCE_LABELS = {
     "embeddings": "embeddings (LIG)",

@@ -11,19 +11,18 @@ import numpy as np
 import pandas as pd
 
 from bertscope import TARGETS, BertscopeError
+from bertscope.figures.pages import html_page, write_text
 from bertscope.figures.style import (
     add_footer,
     decade_axis,
     diverging_heatmap,
     draw_boxes,
     figure_footer,
-    html_page,
     new_figure,
     number_label,
     power_of_ten,
     save_figure,
     symmetric_scale,
-    write_text,
 )
 from bertscope.tables.io import read_part
 from bertscope.tables.summary import (

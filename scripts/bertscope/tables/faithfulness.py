@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+MEASURES = ("comprehensiveness", "sufficiency")
+"""The ``measure`` of the curves' and AOPC's rows (the figures import it from here: no torch)."""
+RANDOM_SOURCE = "random"
+"""The ``source`` of the random baseline's rows."""
 TABLE_OF_RESULT = {"curves": "faithfulness_curves", "aopc": "faithfulness_aopc", "loo": "loo_agreement"}
 """Which table each part of an example's result fills."""
 
