@@ -39,17 +39,12 @@ report: setup
 dry-run: setup
 	$(SNAKEMAKE) --dry-run
 
-# Two pytest workers, each test file on one (its run fixtures built once): the pipeline tests wait on Snakemake's
-# DAG, job start-ups and SLURM's status checks, which the other worker fills. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
-
 test: setup
-	$(PYTEST)
+	$(BIN)/python -m pytest -q
 
 # The inner loop: every test but those marked slow (pipeline runs, SLURM, Chromium; pytest.ini). CI runs `make test`.
 test-fast: setup
-	$(PYTEST) -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Regenerate docs/configuration.md's settings reference from workflow/schemas/config.schema.yaml.
 docs: setup

@@ -169,9 +169,10 @@ def write_config(workdir, **config):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def dry_run_jobs(workdir, *args, **kwargs) -> dict[str, int]:
-    """Rule → job count of what a run would do now."""
-    completed = snakemake(workdir, "-n", "--quiet", "rules", *args, **kwargs)
+def dry_run_jobs(workdir, *args, targets=(), **kwargs) -> dict[str, int]:
+    """Rule → job count of what a run would do now (of ``targets``, or every output)."""
+    # targets first: --quiet and --config take every word after them
+    completed = snakemake(workdir, *targets, "-n", "--quiet", "rules", *args, **kwargs)
     assert completed.returncode == 0, completed.stderr
     counts = {}
     for line in completed.stdout.splitlines():

@@ -118,6 +118,7 @@ MODEL_STEPS = {
     "attention_conductance",
     "faithfulness",
     "sanity_cascade",
+    "convergence_ladder",
     "build_demo_model",
 }
 """The scripts that run a model; every other step starts without torch, transformers or captum."""

@@ -241,13 +241,13 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tm
     }
     # The plan above is the test's claim; running the part that reads the new numbers (the tables and the example
     # figures) shows that the model and inputs are kept while they are redone.
-    targets = (TABLES, f"results/figures/{BATCH}", "--config", f"n_steps={N_STEPS + 2}")  # targets before --config
-    completed = snakemake(workdir, "--cores", "2", *targets)
+    targets, config = (TABLES, f"results/figures/{BATCH}"), ("--config", f"n_steps={N_STEPS + 2}")
+    completed = snakemake(workdir, "--cores", "2", *targets, *config)  # targets first: --config takes every word
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert {path: path.stat().st_mtime_ns for path in model_files} == model_files
     assert {path: path.stat().st_mtime_ns for path in inputs_files} == inputs_files
     assert table_metadata(workdir, "predictions")[b"bertscope.n_steps"] == str(N_STEPS + 2).encode()
-    assert dry_run_jobs(workdir, *targets) == {}
+    assert dry_run_jobs(workdir, *config, targets=targets) == {}
 
 
 def relative_files(directory) -> dict[str, bytes]:
