@@ -127,15 +127,14 @@ def until_converged(attribute, plan: StepsPlan, what: str = "") -> Converged:
     Returns:
         :class:`Converged`, its ``result`` the last try's ``(attributions, delta)``.
     """
-    steps, history = plan.start, []
-    while True:
+    history = []
+    for steps in ladder(plan.start, plan.cap):  # its last try, at the cap, always returns
         attributions, delta = attribute(steps)
         relative = relative_delta(attributions, delta)
         history.append((steps, relative.tolist()))
         converged = _judge(relative, steps, plan, what)
         if converged is not False or steps >= plan.cap:
             return Converged((attributions, delta), steps, converged, history)
-        steps = min(2 * steps, plan.cap)
 
 
 def group_until_converged(attribute, group, plan: StepsPlan, what: str = "") -> list[Converged]:
@@ -156,8 +155,8 @@ def group_until_converged(attribute, group, plan: StepsPlan, what: str = "") -> 
     """
     outcomes: list[Converged | None] = [None] * len(group.examples)
     histories: list[list] = [[] for _ in group.examples]
-    pending, current, steps = list(range(len(group.examples))), group, plan.start
-    while pending:
+    pending, current = list(range(len(group.examples))), group
+    for steps in ladder(plan.start, plan.cap):  # at the cap every pending example gets its outcome
         unconverged = []
         for index, (result, relative) in zip(pending, attribute(current, steps), strict=True):
             histories[index].append((steps, np.asarray(relative, np.float64).tolist()))
@@ -166,9 +165,9 @@ def group_until_converged(attribute, group, plan: StepsPlan, what: str = "") -> 
                 outcomes[index] = Converged(result, steps, converged, histories[index])
             else:
                 unconverged.append(index)
-        if unconverged:
-            current = group.subset(unconverged)
-        pending, steps = unconverged, min(2 * steps, plan.cap)
+        if not unconverged:
+            break
+        pending, current = unconverged, group.subset(unconverged)
     return outcomes
 
 
