@@ -115,6 +115,8 @@ def test_ids_are_kept_in_every_table_and_each_names_its_own_question(tmp_path, t
         faithfulness=False,  # the evidence steps read the same inputs as the attributions: not what is tested here
         sanity_check="none",
         figure_examples="all",
+        layers_per_job="all",
+        figure_formats=["png"],
         threads_per_job=1,
     )
     completed = snakemake(tmp_path, "--cores", "2")

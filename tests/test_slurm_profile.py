@@ -246,7 +246,8 @@ def slurm_cluster():
 
 @pytest.mark.slow
 def test_pipeline_runs_through_slurm(slurm_cluster, tmp_path, tiny_model_dir):
-    workdir = write_config(tmp_path / "run", tiny_model_dir)
+    # Every layer in one conductance job: each rule still submits, with two sbatch jobs (and status checks) fewer.
+    workdir = write_config(tmp_path / "run", tiny_model_dir, layers_per_job="all")
     began = time.monotonic()
     completed = snakemake(
         workdir,
