@@ -378,7 +378,7 @@ def test_a_family_runs_end_to_end_with_every_table_and_figure(model_type, tmp_pa
     model_dir = build_family_model(model_type, tmp_path / "model")
     workdir = tmp_path / "run"
     # Every layer in one conductance job and one figure format: the family's path through every step, at the least
-    # cost in jobs (the per-layer jobs and the formats are the main pipeline test's).
+    # cost in jobs (per-layer jobs and pdf are the main pipeline run's to test, svg the SQuAD run's).
     write_config(
         workdir,
         model=str(model_dir),

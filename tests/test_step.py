@@ -3,15 +3,19 @@ read, and tensors that come back as they were saved."""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import stat
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from bertscope import BertscopeError
-from bertscope.pipeline.step import STAGING_SEPARATOR, atomic_output
+from bertscope.pipeline.step import STAGING_SEPARATOR, atomic_output, run_step
 from bertscope.pipeline.tensor_io import BatchFile, read_records, save_batch
 
 
@@ -133,3 +137,28 @@ def test_staging_of_a_sibling_whose_name_extends_this_one_is_left_alone(tmp_path
             (staging / "y.safetensors").write_text("done")
         assert (sibling_staging / "x.safetensors").is_file()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["q1", "q1.a"]
+
+
+def test_a_line_on_stderr_is_already_in_the_steps_log(tmp_path, monkeypatch):
+    """A watcher that kills a run on a line it reads from stderr finds that line in the job's log."""
+    log_file = tmp_path / "logs" / "step.log"
+    written = []  # (what reached stderr, the log file's text at that moment)
+
+    class Terminal(io.StringIO):
+        def write(self, text):
+            written.append((text, log_file.read_text()))
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # run_step's handlers go with the test
+    run_step(
+        lambda smk: logging.getLogger("bertscope").info("group 1 of 3"),
+        {"snakemake": SimpleNamespace(log=[str(log_file)], rule="step")},
+    )
+    for handler in root.handlers:
+        handler.close()
+    lines = [text for text, _ in written if text.strip()]
+    assert len(lines) == 3 and "group 1 of 3" in lines[1], lines
+    for text, in_file in written:
+        assert text in in_file, text

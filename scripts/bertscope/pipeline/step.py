@@ -80,10 +80,11 @@ def run_step(main: Callable[[object], None], script_globals: dict) -> None:
     smk = script_globals.get("snakemake") or _parse_cli(sys.argv[1:], script_globals.get("__doc__") or "")
     # The log file first, then stderr: whoever sees a line on the terminal finds it in the file already (a run
     # killed right after a line it printed keeps that line in the job's log).
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = []
     if len(smk.log):
         Path(smk.log[0]).parent.mkdir(parents=True, exist_ok=True)
-        handlers.insert(0, logging.FileHandler(smk.log[0], mode="w"))
+        handlers.append(logging.FileHandler(smk.log[0], mode="w"))
+    handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
