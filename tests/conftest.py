@@ -169,17 +169,25 @@ def write_config(workdir, **config):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """Rule → job count from the first "Job stats" table of Snakemake's output (``{}`` where it has none)."""
+    counts = {}
+    if "Job stats:" not in output:
+        return counts
+    for line in output.split("Job stats:", 1)[1].splitlines()[3:]:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit() or fields[0] == "total":
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
 def dry_run_jobs(workdir, *args, targets=(), **kwargs) -> dict[str, int]:
     """Rule → job count of what a run would do now (of ``targets``, or every output)."""
     # targets first: --quiet and --config take every word after them
     completed = snakemake(workdir, *targets, "-n", "--quiet", "rules", *args, **kwargs)
     assert completed.returncode == 0, completed.stderr
-    counts = {}
-    for line in completed.stdout.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit() and fields[0] not in ("total", "job"):
-            counts[fields[0]] = int(fields[1])
-    return counts
+    return job_counts(completed.stdout)
 
 
 def read_table(workdir, table):

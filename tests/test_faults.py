@@ -110,7 +110,7 @@ def test_ids_are_kept_in_every_table_and_each_names_its_own_question(tmp_path, t
         examples={},
         examples_file="examples.jsonl",
         n_steps=2,
-        examples_per_job=2,
+        examples_per_job=3,  # two batches, each named by odd ids at both ends
         attention=False,
         faithfulness=False,  # the evidence steps read the same inputs as the attributions: not what is tested here
         sanity_check="none",
@@ -163,26 +163,55 @@ def test_malformed_yaml_is_refused_with_its_line(tmp_path, two_layer_model):
     assert "config.yaml, line 3" in output and "Fix: correct the file there" in output
 
 
-# --- damaged intermediates ------------------------------------------------------------------------------------
+# --- one finished run, shared through copies -----------------------------------------------------------------
+
+
+AUTO_STEPS = {"n_steps": "auto", "n_steps_min": 2, "n_steps_max": 8, "n_steps_tolerance": 0.05}
+"""The complete run's steps: ``n_steps: auto`` from 2 to 8 (at most 14 steps an attribution, the tiny model's)."""
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, two_layer_model):
-    workdir = tmp_path_factory.mktemp("finished")
-    configure(workdir, two_layer_model, n_steps=4, threads_per_job=1)
-    completed = snakemake(workdir, "--cores", "2", "results/tables/datasets.json")
+def complete_run(tmp_path_factory, two_layer_model):
+    """One finished default run (figures, summaries, Part 2) with ``n_steps: auto``, shared through copies by the
+    damaged-intermediate, damaged-table, killed-job and full-disk tests below."""
+    workdir = tmp_path_factory.mktemp("complete")
+    # png alone: every rerun below that redraws an example's figures draws a third fewer files
+    configure(workdir, two_layer_model, threads_per_job=1, figure_formats=["png"], **AUTO_STEPS)
+    completed = snakemake(workdir, "--cores", "2")
     assert completed.returncode == 0, completed.stderr[-3000:]
     return workdir
 
 
-# Each intermediate, and the steps whose jobs read its tensors (the first to run reports the damage).
+def copy_of(run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(run, workdir, symlinks=True)
+    return workdir
+
+
+def tables_of(workdir) -> dict[str, pd.DataFrame]:
+    return {table: read_table(workdir, table) for table in SCHEMAS}
+
+
+def assert_same_tables(workdir, original: dict[str, pd.DataFrame]) -> None:
+    for table, frame in original.items():
+        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+
+
+def files_below(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# --- damaged intermediates ------------------------------------------------------------------------------------
+
+
+# The two kinds of intermediate, and the steps whose jobs read its tensors (the first to run reports the damage):
+# the inputs, read by every model step, and an attribution file, read by the tables. Every file goes through the
+# same checked reader (tensor_io; each damage on its own: test_step.py), so one attribution file stands for all.
 INTERMEDIATES = [
     (
         f"results/inputs/{BATCH}.safetensors",
         "embedding_lig|subembedding_lig|layer_conductance|attention|faithfulness|sanity_cascade|convergence_ladder",
     ),
-    (f"results/attributions/{BATCH}/embeddings.safetensors", "tables|faithfulness"),
-    (f"results/attributions/{BATCH}/subembeddings.safetensors", "tables|faithfulness"),
     (f"results/attributions/{BATCH}/conductance_layers_02-02.safetensors", "tables|faithfulness"),
 ]
 
@@ -198,22 +227,21 @@ def truncate(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+DAMAGES = {"overwrite_tail": overwrite_tail, "truncate": truncate}
+
+
 @pytest.mark.parametrize(
     ("intermediate", "readers", "damage"),
-    [
-        # Every file is read through the same checked reader (tensor_io): each intermediate once, each damage
-        # both by a model step (the inputs) and by the tables (the attribution files).
-        *((path, readers, overwrite_tail) for path, readers in INTERMEDIATES[:2]),
-        *((path, readers, truncate) for path, readers in INTERMEDIATES[2:]),
-    ],
+    # each damage once, each by its kind of reader: the inputs' changed bytes by a model step, the attribution
+    # file's lost half by the tables
+    [(*INTERMEDIATES[0], "overwrite_tail"), (*INTERMEDIATES[1], "truncate")],
 )
 @pytest.mark.slow
-def test_a_damaged_intermediate_never_reaches_a_table(finished_run, tmp_path, intermediate, readers, damage):
-    original = {table: read_table(finished_run, table) for table in SCHEMAS}
-    workdir = tmp_path / "run"
-    shutil.copytree(finished_run, workdir, symlinks=True)
+def test_a_damaged_intermediate_never_reaches_a_table(complete_run, tmp_path, intermediate, readers, damage):
+    original = tables_of(complete_run)
+    workdir = copy_of(complete_run, tmp_path)
     damaged = workdir / intermediate
-    damage(damaged)
+    DAMAGES[damage](damaged)
     parts = {path: path.stat().st_mtime_ns for path in (workdir / "results" / "tables").rglob("*.parquet")}
 
     reader = readers.split("|")[0]
@@ -222,7 +250,9 @@ def test_a_damaged_intermediate_never_reaches_a_table(finished_run, tmp_path, in
     assert completed.returncode != 0
     assert intermediate in output and "Fix: delete the file" in output, output[-3000:]
     assert re.search(rf"snakemake --forcerun ({readers})\b", output), output[-3000:]
-    assert ("checksum" in output) if damage is overwrite_tail else ("cannot be read" in output or "checksum" in output)
+    assert (
+        ("checksum" in output) if damage == "overwrite_tail" else ("cannot be read" in output or "checksum" in output)
+    )
     rewritten = [
         path
         for path in (workdir / "results" / "tables").rglob("*.parquet")
@@ -394,21 +424,6 @@ def test_a_damaged_or_missing_table_part_fails_with_its_path_and_the_command_tha
     assert f"Fix: rebuild it with `snakemake --cores 1 --force {path}`" in message
 
 
-AUTO_STEPS = {"n_steps": "auto", "n_steps_min": 2, "n_steps_max": 8, "n_steps_tolerance": 0.05}
-"""The complete run's steps: ``n_steps: auto`` from 2 to 8 (at most 14 steps an attribution, the tiny model's)."""
-
-
-@pytest.fixture(scope="module")
-def complete_run(tmp_path_factory, two_layer_model):
-    """One finished default run (figures, summaries, Part 2) with ``n_steps: auto``, shared by the tests below
-    through copies."""
-    workdir = tmp_path_factory.mktemp("complete")
-    configure(workdir, two_layer_model, threads_per_job=1, **AUTO_STEPS)
-    completed = snakemake(workdir, "--cores", "2")
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return workdir
-
-
 @pytest.mark.slow
 def test_auto_steps_reach_the_tolerance_or_stop_at_the_cap_and_say_so_in_the_log_and_the_tables(complete_run):
     deltas, tries = read_table(complete_run, "convergence_deltas"), read_table(complete_run, "convergence_tries")
@@ -440,25 +455,6 @@ def test_auto_steps_reach_the_tolerance_or_stop_at_the_cap_and_say_so_in_the_log
     ladder = read_table(complete_run, "convergence_ladder")
     assert sorted(set(ladder["n_steps"])) == [2, 4, 8] and set(ladder["example"]) == {BATCH}
     assert (complete_run / "results" / "figures" / "_summary" / "convergence.png").stat().st_size > 0
-
-
-def copy_of(run, tmp_path):
-    workdir = tmp_path / "run"
-    shutil.copytree(run, workdir, symlinks=True)
-    return workdir
-
-
-def tables_of(workdir) -> dict[str, pd.DataFrame]:
-    return {table: read_table(workdir, table) for table in SCHEMAS}
-
-
-def assert_same_tables(workdir, original: dict[str, pd.DataFrame]) -> None:
-    for table, frame in original.items():
-        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
-
-
-def files_below(folder) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 @pytest.mark.slow

@@ -105,6 +105,18 @@ def test_truncated_file_is_an_error_naming_the_path(tmp_path, keep):
     assert str(path) in str(error.value)
 
 
+def test_a_changed_byte_of_tensor_data_is_an_error_naming_the_path_and_the_tensor(tmp_path):
+    path = tmp_path / "x.safetensors"
+    save_batch(path, batch())
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the last byte of the data: the file still parses, only the checksum can tell
+    path.write_bytes(bytes(data))
+    damaged = BatchFile(path)
+    with pytest.raises(BertscopeError, match=r"does not match the checksum.*Fix: delete the file") as error:
+        [damaged.tensors(example) for example in damaged.examples]
+    assert str(path) in str(error.value) and "tensor '" in str(error.value)
+
+
 def test_directory_output_is_shared_recursively(tmp_path, umask_022):
     with atomic_output(tmp_path / "out", directory=True) as staging:
         (staging / "inner").mkdir()
