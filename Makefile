@@ -39,12 +39,17 @@ report: setup
 dry-run: setup
 	$(SNAKEMAKE) --dry-run
 
+# On every core (pytest-xdist): the tests that read one shared pipeline run go to one worker (tests/conftest.py,
+# shared_run). TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # The inner loop: every test but those marked slow (pipeline runs, SLURM, Chromium; pytest.ini). CI runs `make test`.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Regenerate docs/configuration.md's settings reference from workflow/schemas/config.schema.yaml.
 docs: setup

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist each worker gets its share of the cores for torch's threads (it would take them all).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ.setdefault(
+        "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    )
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests" / "oracles"))
 
@@ -118,7 +125,7 @@ def build_tiny_model(directory: Path, layers: int = 3, seed: int = 0) -> Path:
     return directory
 
 
-IN_CI = __import__("os").environ.get("CI") == "true"
+IN_CI = os.environ.get("CI") == "true"
 """Under CI (.ci/run installs every tool the tests use) a missing tool fails its test instead of skipping it."""
 
 
@@ -127,6 +134,46 @@ def missing_tool(reason: str):
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: .ci/run should have installed it)")
     pytest.skip(reason)
+
+
+SHARED_RUNS: set[str] = set()
+"""The names of the fixtures made with :func:`shared_run`."""
+
+
+def shared_run(function):
+    """A module-scoped fixture that makes a pipeline run several tests read (a run directory, a cluster).
+
+    ``make test`` runs the tests on every core (pytest-xdist, ``--dist loadgroup``): the tests of a module that read
+    the same shared runs, directly or through another fixture, go to one worker, so that each run is made once.
+    """
+    SHARED_RUNS.add(function.__name__)
+    return pytest.fixture(scope="module")(function)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items) -> None:
+    """Put the tests of a module that share a run (:func:`shared_run`) in one xdist group: tests joined by any run
+    they both read, directly or through another fixture, share the group."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(key):
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    runs_of = {}
+    for item in items:
+        runs = [(item.nodeid.split("::")[0], name) for name in item.fixturenames if name in SHARED_RUNS]
+        runs_of[item] = runs
+        for run in runs:
+            parent[root(run)] = root(runs[0])
+    members: dict[tuple[str, str], set[str]] = {}
+    for run in list(parent):
+        members.setdefault(root(run), set()).add(run[1])
+    for item, runs in runs_of.items():
+        if runs:
+            module, _ = group = root(runs[0])
+            item.add_marker(pytest.mark.xdist_group(f"{module}:{'+'.join(sorted(members[group]))}"))
 
 
 @pytest.fixture(scope="session")
@@ -150,7 +197,6 @@ def tutorial_example() -> dict:
 
 def snakemake(workdir, *args, snakefile=REPO / "Snakefile", timeout=600):
     """The real Snakefile through the CLI, in a subprocess, on ``workdir``."""
-    import os
     import subprocess
 
     return subprocess.run(

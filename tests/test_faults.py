@@ -11,7 +11,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import TUTORIAL_EXAMPLE, build_tiny_model, dry_run_jobs, read_table, snakemake, write_config
+from conftest import TUTORIAL_EXAMPLE, build_tiny_model, dry_run_jobs, read_table, shared_run, snakemake, write_config
 
 from bertscope import BertscopeError, DamagedTablePartError
 from bertscope.models.directory import local_model_files
@@ -170,7 +170,7 @@ AUTO_STEPS = {"n_steps": "auto", "n_steps_min": 2, "n_steps_max": 8, "n_steps_to
 """The complete run's steps: ``n_steps: auto`` from 2 to 8 (at most 14 steps an attribution, the tiny model's)."""
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def complete_run(tmp_path_factory, two_layer_model):
     """One finished default run (figures, summaries, Part 2) with ``n_steps: auto``, shared through copies by the
     damaged-intermediate, damaged-table, killed-job and full-disk tests below."""
@@ -523,8 +523,8 @@ def killed_during(workdir, rule: str, log: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("rule", "log"),
+    # a model step killed mid-computation, from a cold start: test_reproducibility.py
     [
-        ("layer_conductance", f"results/logs/layer_conductance/{BATCH}/layers_01-01.log"),
         ("tables", f"results/logs/tables/{BATCH}.log"),
         ("summary_figures", "results/logs/summary_figures.log"),
     ],

@@ -19,6 +19,7 @@ from conftest import (
     job_counts,
     missing_tool,
     read_table,
+    shared_run,
     snakemake,
     table_metadata,
     write_config,
@@ -41,7 +42,7 @@ REPEATED_WORD_EXAMPLE = {
 }
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def run_dir(tmp_path_factory, tiny_model_dir):
     workdir = tmp_path_factory.mktemp("pipeline")
     write_config(
@@ -165,7 +166,7 @@ def test_tables_equal_the_tutorial_procedure(run_dir, tiny_model_dir):
     assert not too_far, too_far
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def report(run_dir, tmp_path_factory):
     """The HTML report of a copy of the main run (the report adds files: run_dir stays as its run left it)."""
     workdir = tmp_path_factory.mktemp("report")
@@ -240,9 +241,10 @@ def test_changing_n_steps_reruns_attribution_tables_and_figures_only(run_dir, tm
         "table_previews": 1,
         "provenance": 1,
     }
-    # The plan above is the test's claim; running the part that reads the new numbers (the batch's tables and its
-    # example figures, not the evidence steps) shows that the model and inputs are kept while they are redone.
-    targets = (f"results/tables/predictions/{BATCH}.parquet", f"results/figures/{BATCH}")
+    # The plan above is the test's claim; running the part that reads the new numbers first (the batch's tables, not
+    # the evidence steps nor the figures drawn from the tables) shows that the model and inputs are kept while the
+    # attributions are redone.
+    targets = (f"results/tables/predictions/{BATCH}.parquet",)
     config = ("--config", f"n_steps={N_STEPS + 2}")
     completed = snakemake(workdir, "--cores", "2", *targets, *config)  # targets first: --config takes every word
     assert completed.returncode == 0, completed.stderr[-5000:]
@@ -259,7 +261,6 @@ def relative_files(directory) -> dict[str, bytes]:
 
 
 def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_dir, tmp_path):
-    batched = {table: read_table(run_dir, table) for table in SCHEMAS}
     workdir = tmp_path / "one_per_job"
     shutil.copytree(run_dir, workdir, symlinks=True)
     config = ("--config", "examples_per_job=1")
@@ -268,23 +269,27 @@ def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_d
     per_batch = ("inputs", "embedding_lig", "subembedding_lig", "tables", "example_figures")
     assert {rule: planned[rule] for rule in per_batch} == dict.fromkeys(per_batch, 2)
     assert planned["layer_conductance"] == 6
-    figures = ("results/figures/repeated", "results/figures/tutorial")
-    completed = snakemake(workdir, "--cores", "2", TABLES, *figures, *config)
+    # The plan above is for both examples; one is enough to run: the shorter, padded to the other's length in the
+    # shared batch (its passes shared with the other's), attributed alone now. Every table's part of its batch and its
+    # figures are built.
+    example = "repeated"
+    parts = {table: workdir / "results" / "tables" / table / f"{example}.parquet" for table in SCHEMAS}
+    figures = f"results/figures/{example}"
+    completed = snakemake(workdir, "--cores", "2", *(str(part) for part in parts.values()), figures, *config)
     assert completed.returncode == 0, completed.stderr[-5000:]
-    assert (workdir / "results" / "inputs" / "tutorial.safetensors").is_file()
-    for table, frame in batched.items():
-        # The batch's part of the earlier run is gone from the dataset: read back, the table holds each row once.
-        parts = sorted(path.name for path in (workdir / "results" / "tables" / table).iterdir())
-        assert parts == ["repeated.parquet", "tutorial.parquet"], table
-        # Alone, each example is attributed by itself; together, in one padded group (shared passes): equal to 1e-5
+    assert (workdir / "results" / "inputs" / f"{example}.safetensors").is_file()
+    for table, part in parts.items():
+        together = read_table(run_dir, table).query("example == @example").reset_index(drop=True)
+        assert len(together), table
+        # Alone, the example is attributed by itself; together, in one padded group (shared passes): equal to 1e-5
         # relative, as the batching promises (Part 1's tables come out bit-identical here, Part 2's to the last bits).
-        pd.testing.assert_frame_equal(read_table(workdir, table), frame, rtol=1e-5, atol=1e-12, obj=table)
-    for example in ("repeated", "tutorial"):
-        alone = relative_files(workdir / "results" / "figures" / example / example)
-        together = relative_files(run_dir / "results" / "figures" / BATCH / example)
-        assert alone.keys() == together.keys(), example
-        differing = sorted(name for name, content in together.items() if alone[name] != content)
-        assert not differing, (example, differing)
+        alone = pd.read_parquet(part)
+        pd.testing.assert_frame_equal(alone, together, rtol=1e-5, atol=1e-12, obj=table)
+    alone = relative_files(workdir / "results" / "figures" / example / example)
+    together = relative_files(run_dir / "results" / "figures" / BATCH / example)
+    assert alone.keys() == together.keys()
+    differing = sorted(name for name, content in together.items() if alone[name] != content)
+    assert not differing, differing
 
 
 def test_the_dataset_reads_back_as_its_parts_concatenated(run_dir):
@@ -402,7 +407,7 @@ def test_unknown_figure_example_is_refused_before_any_job(tmp_path, tiny_model_d
     assert not (tmp_path / "results").exists()
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def catalog_project(tmp_path_factory) -> Path:
     """The repository's workflow, scripts and demo model copied elsewhere, run on the catalog's `.test/config.yaml`
     (`snakemake --directory .test`, as CI runs it). Read only: a test that changes it works on its own copy."""
@@ -459,7 +464,7 @@ def test_changing_a_table_schema_reruns_no_attribution_job(catalog_project, tmp_
     assert {"embedding_lig", "subembedding_lig", "layer_conductance", "attention"} <= set(planned), planned
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def corrected_dir(run_dir, tmp_path_factory):
     """A copy of the main run rerun with ``procedure: corrected`` (one conductance job per layer)."""
     workdir = tmp_path_factory.mktemp("corrected")

@@ -11,7 +11,16 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO, TUTORIAL_EXAMPLE, build_tiny_model, read_table, snakemake, table_metadata, write_config
+from conftest import (
+    REPO,
+    TUTORIAL_EXAMPLE,
+    build_tiny_model,
+    read_table,
+    shared_run,
+    snakemake,
+    table_metadata,
+    write_config,
+)
 
 from bertscope.tables.schemas import tables_of_run
 
@@ -45,7 +54,7 @@ def read_tables(workdir) -> dict[str, pd.DataFrame]:
     return {table: read_table(workdir, table) for table in TABLES}
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def cold_run(tmp_path_factory, two_layer_model):
     workdir = tmp_path_factory.mktemp("cold")
     configure(workdir, two_layer_model, n_steps=N_STEPS)
@@ -54,7 +63,7 @@ def cold_run(tmp_path_factory, two_layer_model):
     return workdir
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def second_cold_run(tmp_path_factory, two_layer_model):
     """A second cold run of the same config in its own directory, killed in the middle of its first conductance job
     and resumed: every job of it is computed afresh, by its own processes, so its tables must equal the first run's

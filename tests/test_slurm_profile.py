@@ -19,7 +19,7 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from conftest import IN_CI, REPO, TUTORIAL_EXAMPLE, missing_tool
+from conftest import IN_CI, REPO, TUTORIAL_EXAMPLE, missing_tool, shared_run
 
 pytest.importorskip(
     "snakemake_executor_plugin_slurm",
@@ -211,7 +211,7 @@ def test_local_profile_offers_one_gpu_unless_told_otherwise(tmp_path, tiny_model
 # --- A real run on a single-node SLURM cluster -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def slurm_cluster():
     """SLURM_CONF of a running cluster; stops, at the end, the daemons that the start script started."""
     forced = os.environ.get("BERTSCOPE_TEST_SLURM") == "1" or IN_CI

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import dry_run_jobs, read_table, snakemake, write_config
+from conftest import dry_run_jobs, read_table, shared_run, snakemake, write_config
 
 from bertscope.data.examples import gold_answers, load_examples_file
 from bertscope.data.squad_demo import write_squad_demo
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 QUESTIONS = 30
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def squad_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("squad_run")
     write_squad_demo(workdir / "squad.json", QUESTIONS)
