@@ -273,9 +273,9 @@ def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_d
     # shared batch (its passes shared with the other's), attributed alone now. Every table's part of its batch and its
     # figures are built.
     example = "repeated"
-    parts = {table: workdir / "results" / "tables" / table / f"{example}.parquet" for table in SCHEMAS}
+    parts = {table: f"results/tables/{table}/{example}.parquet" for table in SCHEMAS}
     figures = f"results/figures/{example}"
-    completed = snakemake(workdir, "--cores", "2", *(str(part) for part in parts.values()), figures, *config)
+    completed = snakemake(workdir, "--cores", "2", *parts.values(), figures, *config)
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert (workdir / "results" / "inputs" / f"{example}.safetensors").is_file()
     for table, part in parts.items():
@@ -283,7 +283,7 @@ def test_examples_per_job_changes_the_jobs_not_the_numbers_nor_the_figures(run_d
         assert len(together), table
         # Alone, the example is attributed by itself; together, in one padded group (shared passes): equal to 1e-5
         # relative, as the batching promises (Part 1's tables come out bit-identical here, Part 2's to the last bits).
-        alone = pd.read_parquet(part)
+        alone = pd.read_parquet(workdir / part)
         pd.testing.assert_frame_equal(alone, together, rtol=1e-5, atol=1e-12, obj=table)
     alone = relative_files(workdir / "results" / "figures" / example / example)
     together = relative_files(run_dir / "results" / "figures" / BATCH / example)
