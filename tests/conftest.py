@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Under pytest-xdist each worker gets its share of the cores for torch's threads (it would take them all).
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ.setdefault(
-        "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+        "OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     )
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests" / "oracles"))
@@ -141,7 +141,8 @@ SHARED_RUNS: set[str] = set()
 
 
 def shared_run(function):
-    """A module-scoped fixture that makes a pipeline run several tests read (a run directory, a cluster).
+    """A module-scoped fixture that makes something costly several tests read (a run directory, a cluster, a
+    reference computation).
 
     ``make test`` runs the tests on every core (pytest-xdist, ``--dist loadgroup``): the tests of a module that read
     the same shared runs, directly or through another fixture, go to one worker, so that each run is made once.
@@ -163,7 +164,7 @@ def pytest_collection_modifyitems(items) -> None:
 
     runs_of = {}
     for item in items:
-        runs = [(item.nodeid.split("::")[0], name) for name in item.fixturenames if name in SHARED_RUNS]
+        runs = [(item.nodeid.split("::")[0], name) for name in getattr(item, "fixturenames", ()) if name in SHARED_RUNS]
         runs_of[item] = runs
         for run in runs:
             parent[root(run)] = root(runs[0])
@@ -216,16 +217,19 @@ def write_config(workdir, **config):
 
 
 def job_counts(output: str) -> dict[str, int]:
-    """Rule → job count from the first "Job stats" table of Snakemake's output (``{}`` where it has none)."""
-    counts = {}
+    """Rule → job count from the first "Job stats" table of Snakemake's output; ``{}`` where it says "Nothing to be
+    done", and a failed assertion where it says neither or its table does not add up to its total."""
     if "Job stats:" not in output:
-        return counts
-    for line in output.split("Job stats:", 1)[1].splitlines()[3:]:
-        fields = line.split()
-        if len(fields) != 2 or not fields[1].isdigit() or fields[0] == "total":
-            break
-        counts[fields[0]] = int(fields[1])
-    return counts
+        assert "Nothing to be done" in output, output[-3000:]
+        return {}
+    counts = {}
+    for line in output.split("Job stats:", 1)[1].splitlines()[3:]:  # the blank line, the header, the dashes
+        rule, count = line.split()
+        if rule == "total":
+            assert int(count) == sum(counts.values()), output[-3000:]
+            return counts
+        counts[rule] = int(count)
+    raise AssertionError(f"no total row in the job stats: {output[-3000:]}")
 
 
 def dry_run_jobs(workdir, *args, targets=(), **kwargs) -> dict[str, int]:

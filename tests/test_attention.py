@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import shared_run
 from tutorial_part2_procedure import run_part2
 
 from bertscope import BertscopeError
@@ -32,7 +33,7 @@ def model(tiny_model_dir):
     return load_model(tiny_model_dir, torch.device("cpu"), attention_weights=True)
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def port(tiny_model_dir):
     from conftest import TUTORIAL_EXAMPLE
 

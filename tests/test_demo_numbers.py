@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 import yaml
+from conftest import shared_run
 
 from bertscope import SUBEMBEDDINGS
 from bertscope.attribution.part1 import embedding_lig, subembedding_lig
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "demo-model.md"
 
 
-@pytest.fixture(scope="module")
+@shared_run
 def run():
     """The default config's example on the shipped demo model, as `make run` computes it."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())

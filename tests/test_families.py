@@ -371,18 +371,23 @@ def test_the_model_step_accepts_the_family_from_a_local_directory(family_dir, tm
 
 
 FAMILY_RUN_TARGETS = {
-    family: ("results/tables/datasets.json", "results/figures/tutorial", "results/provenance.json")
+    family: (
+        "results/tables/datasets.json",
+        "results/figures/tutorial",
+        "results/figures/_faithfulness/tutorial",
+        "results/provenance.json",
+    )
     for family in FAMILY_TYPES
     if family not in ("bert", "deberta-v2")
 }
-"""What each family's run builds, where not everything: every model step, table and example figure. The run-level
-summaries read only the tables, so they run for DeBERTa-v2, the family with the fewest sources (the word
-embeddings alone), and for BERT (test_pipeline.py)."""
+"""What each family's run builds, where not everything: every model step, every table and every per-example figure
+(the example's own and its faithfulness figures). The run-level summaries read only the tables, so they run for
+DeBERTa-v2, the family with the fewest sources (the word embeddings alone), and for BERT (test_pipeline.py)."""
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_type", [family for family in FAMILY_TYPES if family != "bert"])
-def test_a_family_runs_end_to_end_with_every_table_and_figure(model_type, tmp_path):
+def test_a_family_runs_end_to_end_into_every_table_and_per_example_figure(model_type, tmp_path):
     from bertscope.tables.schemas import SCHEMAS
 
     model_dir = build_family_model(model_type, tmp_path / "model")

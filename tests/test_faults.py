@@ -11,7 +11,16 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import TUTORIAL_EXAMPLE, build_tiny_model, dry_run_jobs, read_table, shared_run, snakemake, write_config
+from conftest import (
+    TUTORIAL_EXAMPLE,
+    build_tiny_model,
+    dry_run_jobs,
+    job_counts,
+    read_table,
+    shared_run,
+    snakemake,
+    write_config,
+)
 
 from bertscope import BertscopeError, DamagedTablePartError
 from bertscope.models.directory import local_model_files
@@ -110,7 +119,7 @@ def test_ids_are_kept_in_every_table_and_each_names_its_own_question(tmp_path, t
         examples={},
         examples_file="examples.jsonl",
         n_steps=2,
-        examples_per_job=3,  # two batches, each named by odd ids at both ends
+        examples_per_job=3,  # three batches: two named by odd ids at both ends, the long id alone
         attention=False,
         faithfulness=False,  # the evidence steps read the same inputs as the attributions: not what is tested here
         sanity_check="none",
@@ -172,8 +181,9 @@ AUTO_STEPS = {"n_steps": "auto", "n_steps_min": 2, "n_steps_max": 8, "n_steps_to
 
 @shared_run
 def complete_run(tmp_path_factory, two_layer_model):
-    """One finished default run (figures, summaries, Part 2) with ``n_steps: auto``, shared through copies by the
-    damaged-intermediate, damaged-table, killed-job and full-disk tests below."""
+    """One finished default run (figures, summaries, Part 2) with ``n_steps: auto``, read by the auto-steps test
+    and, through copies, by the damaged-intermediate, damaged- and deleted-table-part, killed-job and full-disk
+    tests below."""
     workdir = tmp_path_factory.mktemp("complete")
     # png alone: every rerun below that redraws an example's figures draws a third fewer files
     configure(workdir, two_layer_model, threads_per_job=1, figure_formats=["png"], **AUTO_STEPS)
@@ -264,6 +274,9 @@ def test_a_damaged_intermediate_never_reaches_a_table(complete_run, tmp_path, in
     damaged.unlink()
     rerun = snakemake(workdir, "--cores", "2", "--forcerun", reader, "results/tables/datasets.json")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # every reader of the rebuilt file ran again (for the inputs, every model step: the evidence tables' determinism
+    # across processes rests on this comparison, test_reproducibility.py)
+    assert set(readers.split("|")) <= set(job_counts(rerun.stderr)), rerun.stderr[-3000:]
     for table, frame in original.items():
         pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
 

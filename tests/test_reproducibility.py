@@ -15,6 +15,7 @@ from conftest import (
     REPO,
     TUTORIAL_EXAMPLE,
     build_tiny_model,
+    dry_run_jobs,
     read_table,
     shared_run,
     snakemake,
@@ -38,9 +39,9 @@ def two_layer_model(tmp_path_factory):
 
 
 EVIDENCE_OFF = {"faithfulness": False, "sanity_check": "none", "figure_examples": "none"}
-"""The cold runs leave out the evidence steps (faithfulness, the sanity cascade, the convergence ladder), which
-redo embedding LIGs at N_STEPS: their tables' determinism across processes is test_faults.py's damaged-inputs test
-(every model step rerun from rebuilt inputs, each table equal bit for bit)."""
+"""The cold runs leave out the evidence steps (faithfulness, the sanity cascade, the convergence ladder: more model
+passes per example, at N_STEPS for the cascade): their tables' determinism across processes is test_faults.py's
+damaged-inputs test (every model step rerun from rebuilt inputs, each table equal bit for bit)."""
 TABLES = tables_of_run(attention=True)
 
 
@@ -153,3 +154,4 @@ def test_run_killed_mid_job_resumes_to_the_same_results(second_cold_run):
         assert "done in" in log.read_text(), f"the rerun did not redo {log}"
     staging = [path for path in (workdir / "results").rglob(".*") if path.name != ".snakemake_timestamp"]
     assert not staging, f"no staging file or directory may be left behind: {staging}"
+    assert dry_run_jobs(workdir, targets=(*TABLE_TARGETS, "results/provenance.json")) == {}, "work left undone"

@@ -167,3 +167,18 @@ def test_the_tutorial_comparison_matches_rows_by_their_labels(rows):
     renamed = layer_rows.assign(token=layer_rows["token"].replace("us", "them"))
     with pytest.raises(ValueError, match="missing"):
         aligned(renamed, labels, "layers start", columns)
+
+
+def test_a_rebatched_dataset_keeps_only_the_current_parts_and_any_staging(tmp_path):
+    """After a change of examples_per_job, the parts of the earlier batches are removed (scripts/index_tables.py),
+    so that the dataset holds each row once; a job's staging file beside them is left to its job."""
+    from bertscope.tables.io import remove_stale_parts
+
+    dataset = tmp_path / "predictions"
+    dataset.mkdir()
+    names = ("repeated..tutorial.parquet", "repeated.parquet", "tutorial.parquet", ".tutorial.parquet+abc.parquet")
+    for name in names:
+        (dataset / name).write_bytes(b"part")
+    current = {(dataset / name).resolve() for name in ("repeated.parquet", "tutorial.parquet")}
+    assert remove_stale_parts(dataset, current) == ["repeated..tutorial.parquet"]
+    assert sorted(path.name for path in dataset.iterdir()) == sorted(names[1:])
