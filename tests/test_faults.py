@@ -277,8 +277,7 @@ def test_a_damaged_intermediate_never_reaches_a_table(complete_run, tmp_path, in
     # every reader of the rebuilt file ran again (for the inputs, every model step: the evidence tables' determinism
     # across processes rests on this comparison, test_reproducibility.py)
     assert set(readers.split("|")) <= set(job_counts(rerun.stderr)), rerun.stderr[-3000:]
-    for table, frame in original.items():
-        pd.testing.assert_frame_equal(read_table(workdir, table), frame, check_exact=True, obj=table)
+    assert_same_tables(workdir, original)
 
 
 # --- hostile config files ---------------------------------------------------------------------------------------
