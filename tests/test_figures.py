@@ -372,3 +372,30 @@ def test_word_importance_page(tables, tmp_path):
     other = (figures / OTHER / "token_attributions_end.html").read_text()
     assert "5 (0.27)" in other and "people help" in other and "0.0789" in other
     assert "<b>Question:</b> Who ?" in other and "It kinds" not in other
+
+
+def test_a_part2_grid_labels_its_outer_panels_alone(monkeypatch, tmp_path):
+    """Six panels, four a row: tokens under the lowest panel of each column (panels 3 and 4 of the first row have
+    none below them) and beside the first of each row; inner panels carry no ticks at all."""
+    from bertscope.figures import attention
+
+    drawn = []
+    monkeypatch.setattr(attention, "save_figure", lambda fig, paths: drawn.append(fig))
+    rows, columns = ["a", "b", "c"], ["x", "y", "z", "w"]
+    panels = {f"head {head}": np.full((len(rows), len(columns)), float(head)) for head in range(1, 7)}
+    attention.draw_grid(panels, rows, columns, "title", "colour", "footer", [tmp_path / "grid.png"])
+    (fig,) = drawn
+    fig.canvas.draw()
+    heatmaps = [ax for ax in fig.axes if ax.get_title().startswith("head")]
+    assert [ax.get_title() for ax in heatmaps] == list(panels)
+
+    def labels(axis):
+        return [label.get_text() for label in axis.get_ticklabels() if label.get_visible()]
+
+    for number, ax in enumerate(heatmaps):
+        bottom, left = number >= 2, number % 4 == 0
+        assert labels(ax.xaxis) == (columns if bottom else []), number
+        assert labels(ax.yaxis) == (rows if left else []), number
+        assert len(ax.get_xticks()) == (len(columns) if bottom else 0), number
+        assert len(ax.get_yticks()) == (len(rows) if left else 0), number
+    plt.close(fig)

@@ -43,12 +43,16 @@ FIGURES = (*GRIDS, "value_norms", *(f"word_input_conductance_{target}" for targe
 
 
 def _label_axes(ax, rows: list[str], columns: list[str], left: bool, bottom: bool) -> None:
-    """Token (or layer, head) labels on the outer panels of a grid; indices alone above MAX_LABELLED_TOKENS."""
-    if len(columns) <= MAX_LABELLED_TOKENS:
+    """Token (or layer, head) labels and ticks on the outer panels of a grid alone (inner panels share them: ticks
+    there only cost drawing time, a few seconds a figure); indices alone above MAX_LABELLED_TOKENS."""
+    if not bottom:
+        ax.set_xticks([])
+    elif len(columns) <= MAX_LABELLED_TOKENS:
         ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
-    if len(rows) <= MAX_LABELLED_TOKENS:
+    if not left:
+        ax.set_yticks([])
+    elif len(rows) <= MAX_LABELLED_TOKENS:
         ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.tick_params(labelbottom=bottom, labelleft=left)
 
 
 def _scale(values: np.ndarray) -> tuple[Normalize, str, list[float]]:
