@@ -18,6 +18,7 @@ from conftest import with_scores
 from matplotlib.patches import PathPatch, StepPatch
 
 from bertscope import TARGETS, BertscopeError
+from bertscope.figures import attention
 from bertscope.figures.examples import FIGURES, RIDGE_HEIGHT, boxplot, density, entropy, heatmap, mass_function
 from bertscope.figures.style import MIN_BOX_POINTS, symmetric_scale, token_label
 from bertscope.tables.io import conform, write_table
@@ -377,8 +378,6 @@ def test_word_importance_page(tables, tmp_path):
 def test_a_part2_grid_labels_its_outer_panels_alone(monkeypatch, tmp_path):
     """Six panels, four a row: tokens under the lowest panel of each column (panels 3 and 4 of the first row have
     none below them) and beside the first of each row; inner panels carry no ticks at all."""
-    from bertscope.figures import attention
-
     drawn = []
     monkeypatch.setattr(attention, "save_figure", lambda fig, paths: drawn.append(fig))
     rows, columns = ["a", "b", "c"], ["x", "y", "z", "w"]
@@ -398,4 +397,3 @@ def test_a_part2_grid_labels_its_outer_panels_alone(monkeypatch, tmp_path):
         assert labels(ax.yaxis) == (rows if left else []), number
         assert len(ax.get_xticks()) == (len(columns) if bottom else 0), number
         assert len(ax.get_yticks()) == (len(rows) if left else 0), number
-    plt.close(fig)

@@ -43,8 +43,8 @@ FIGURES = (*GRIDS, "value_norms", *(f"word_input_conductance_{target}" for targe
 
 
 def _label_axes(ax, rows: list[str], columns: list[str], left: bool, bottom: bool) -> None:
-    """Token (or layer, head) labels and ticks on the outer panels of a grid alone (inner panels share them: ticks
-    there only cost drawing time, a few seconds a figure); indices alone above MAX_LABELLED_TOKENS."""
+    """Token (or layer, head) labels and ticks on the outer panels of a grid alone (inner panels share them; hidden
+    tick labels there still cost drawing time); indices alone above MAX_LABELLED_TOKENS."""
     if not bottom:
         ax.set_xticks([])
     elif len(columns) <= MAX_LABELLED_TOKENS:
